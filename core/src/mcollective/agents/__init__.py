@@ -1,0 +1,1 @@
+"""Core's own agents: ``rpcutil`` and ``discovery``, declared as entry points."""

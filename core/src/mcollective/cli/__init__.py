@@ -1,0 +1,1 @@
+"""The ``mco`` command line: a dispatcher over application plugins."""

@@ -1,0 +1,161 @@
+"""Base class of ``mco`` applications.
+
+An application is a plugin in ``mcollective.applications``; its entry point names the
+class, which implements the hook itself. It declares which shared option groups it takes,
+adds its own options, and implements :meth:`Application.main`, returning the exit code.
+User mistakes (:class:`MCollectiveError`) are printed as one line; tracebacks only with
+``-v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from typing import Any, ClassVar
+
+from rich.console import Console
+
+from mcollective.cli import options
+from mcollective.errors import MCollectiveError
+from mcollective.hookspecs import hookimpl
+from mcollective.plugins import PluginManager
+
+log = logging.getLogger(__name__)
+
+
+class Application:
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    usage: ClassVar[str | None] = None
+    epilog: ClassVar[str | None] = None
+    #: Shared option groups: any of "common", "filter", "rpc".
+    option_sections: ClassVar[tuple[str, ...]] = ("common", "filter")
+
+    @hookimpl
+    @classmethod
+    def mco_application_class(cls) -> type[Application]:
+        return cls
+
+    def __init__(self, plugins: PluginManager, *, stdout: Any = None, stderr: Any = None
+                 ) -> None:
+        self.plugins = plugins
+        self.out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
+        self.err = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
+        self._session: Any = None
+        self.config: Any = None
+        self.args: argparse.Namespace = argparse.Namespace()
+
+    # --- for subclasses -----------------------------------------------------------------
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add this application's own options and positional arguments."""
+
+    def main(self, args: argparse.Namespace) -> int:
+        raise NotImplementedError
+
+    # --- machinery ------------------------------------------------------------------------
+
+    def build_parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(
+            prog=f"mco {self.name}", description=self.description, usage=self.usage,
+            epilog=self.epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        self.add_arguments(parser)
+        options.add_always(parser)
+        if "common" in self.option_sections:
+            options.add_common(parser)
+        if "filter" in self.option_sections:
+            options.add_filters(parser)
+        if "rpc" in self.option_sections:
+            options.add_rpc(parser)
+        return parser
+
+    def run(self, argv: list[str]) -> int:
+        parser = self.build_parser()
+        args = parser.parse_args([*argv, *options.extra_opts()])
+        self.args = args
+        try:
+            from mcollective.config import load_config
+
+            self.config = load_config(getattr(args, "config", None), role="client")
+            if getattr(args, "connection_timeout", None) is not None:
+                self.config.connection_timeout = args.connection_timeout
+            self._setup_logging()
+            return int(self.main(args) or 0)
+        except MCollectiveError as exc:
+            if args.verbose:
+                traceback.print_exc(file=sys.stderr)
+            self.err.print(f"mco {self.name}: {exc}", markup=False, style="red")
+            return 1
+        except KeyboardInterrupt:
+            self.err.print("interrupted", style="red")
+            return 130
+        finally:
+            if self._session is not None:
+                self._session.close()
+
+    def _setup_logging(self) -> None:
+        from mcollective.log import setup_logging
+
+        if self.config.logger_type == "file" and self.config.logfile:
+            setup_logging(self.config)
+        else:
+            # On a terminal only warnings and errors; debug output goes to a log file.
+            setup_logging(self.config, level="warn"
+                          if self.config.loglevel in ("debug", "info") else None)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            from mcollective.client.session import ClientSession
+
+            self._session = ClientSession(self.config, plugins=self.plugins)
+        return self._session
+
+    def rpcclient(self, agent: str) -> Any:
+        """An RPCClient set up from the shared options of this run."""
+        from mcollective.client.rpc import RPCClient
+
+        args = self.args
+        client = RPCClient(
+            agent, session=self.session, collective=getattr(args, "target", None),
+            timeout=getattr(args, "timeout", None),
+            discovery_timeout=getattr(args, "discovery_timeout", None),
+            discovery_method=getattr(args, "discovery_method", None),
+            discovery_options=getattr(args, "discovery_options", []) or [],
+            ttl=getattr(args, "ttl", None),
+        )
+        self.apply_filters(client)
+        return client
+
+    def apply_filters(self, client: Any) -> None:
+        from mcollective.filters import parse_fact_filter
+
+        args = self.args
+        for fact in getattr(args, "facts", []):
+            client.fact_filter(fact)
+        for klass in getattr(args, "classes", []):
+            client.class_filter(klass)
+        for agent in getattr(args, "agents", []):
+            client.agent_filter(agent)
+        for identity in getattr(args, "identities", []):
+            client.identity_filter(identity)
+        for expression in getattr(args, "compound", []):
+            client.compound_filter(expression)
+        for with_ in getattr(args, "with_", []):
+            for word in with_.split():
+                try:
+                    parse_fact_filter(word)
+                except MCollectiveError:
+                    client.class_filter(word)
+                else:
+                    client.fact_filter(word)
+
+    def discovery_line(self, client: Any, count: int) -> None:
+        """MCollective's discovery line, on stderr so stdout stays parseable."""
+        timeout = client.effective_discovery_timeout()
+        self.err.print(f"Discovering hosts using the {client.discovery_method} method for "
+                       f"{timeout:g} second(s) .... {count}", markup=False)

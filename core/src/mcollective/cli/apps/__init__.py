@@ -1,0 +1,1 @@
+"""Core's ``mco`` applications, declared as entry points like third-party ones."""

@@ -1,0 +1,62 @@
+"""``mco``: find the application named by the first argument and run it."""
+
+from __future__ import annotations
+
+import sys
+
+from mcollective import __version__
+from mcollective.errors import MCollectiveError, PluginLoadError
+from mcollective.plugins import installed_names, make_plugin_manager
+
+
+def known_commands() -> list[str]:
+    return installed_names("application")
+
+
+def print_commands(out: object = None) -> None:
+    from mcollective.cli.output import columns
+
+    stream = out or sys.stdout
+    print(f"mco {__version__}\n\nKnown commands:\n", file=stream)  # type: ignore[arg-type]
+    for line in columns(known_commands(), width=72):
+        print("   " + line, file=stream)  # type: ignore[arg-type]
+    print("\nRun 'mco help' for descriptions, 'mco help COMMAND' for a command's options.",
+          file=stream)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print_commands()
+        return 0
+    if argv[0] == "--version":
+        print(f"mco {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    plugins = make_plugin_manager()
+    try:
+        cls = plugins.application_class(name)
+    except PluginLoadError as exc:
+        if exc.cause is None:
+            close = _closest(name, exc.installed)
+            hint = f"; did you mean '{close}'?" if close else ""
+            print(f"mco: unknown command '{name}'{hint}", file=sys.stderr)
+            print_commands(sys.stderr)
+        else:
+            print(f"mco: {exc}", file=sys.stderr)
+        return 1
+    except MCollectiveError as exc:
+        print(f"mco: {exc}", file=sys.stderr)
+        return 1
+    return cls(plugins).run(rest)
+
+
+def _closest(name: str, names: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, names, n=1)
+    return found[0] if found else None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""What a client gets back: one :class:`Result` per reply and :class:`RPCStats` per call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Result:
+    sender: str
+    statuscode: int
+    statusmsg: str
+    data: Any
+    agent: str
+    action: str
+    time: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.statuscode == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("time")
+        return out
+
+
+@dataclass
+class RPCStats:
+    """Counters of one call, as MCollective's ``RPC::Stats``."""
+
+    requestid: str = ""
+    discovered_nodes: list[str] = field(default_factory=list)
+    discovery_method: str = ""
+    responded: list[str] = field(default_factory=list)
+    okcount: int = 0
+    failcount: int = 0
+    unexpectedresponsefrom: list[str] = field(default_factory=list)
+    starttime: float = field(default_factory=time.time)
+    discoverytime: float = 0.0
+    publishtime: float = 0.0
+    blocktime: float = 0.0
+    totaltime: float = 0.0
+    discovery_performed: bool = False
+    aggregate_summary: list[Any] = field(default_factory=list)
+    aggregate_failures: list[str] = field(default_factory=list)
+
+    @property
+    def discovered(self) -> int:
+        return len(self.discovered_nodes)
+
+    @property
+    def responses(self) -> int:
+        return len(self.responded)
+
+    @property
+    def noresponsefrom(self) -> list[str]:
+        seen = set(self.responded)
+        return sorted(n for n in self.discovered_nodes if n not in seen)
+
+    def record(self, result: Result) -> None:
+        self.responded.append(result.sender)
+        if result.ok:
+            self.okcount += 1
+        else:
+            self.failcount += 1
+        if self.discovery_performed and result.sender not in self._discovered_set():
+            self.unexpectedresponsefrom.append(result.sender)
+
+    def _discovered_set(self) -> set[str]:
+        cached = getattr(self, "_dset", None)
+        if cached is None or len(cached) != len(self.discovered_nodes):
+            cached = set(self.discovered_nodes)
+            self._dset = cached
+        return cached
+
+    def exit_code(self) -> int:
+        """MCollective's ``halt`` codes (reference §1.5)."""
+        if self.discovery_performed:
+            if not self.discovered_nodes and not self.responded:
+                return 1
+            if not self.responded:
+                return 3
+            return 2 if self.failcount else 0
+        if not self.responded:
+            return 4
+        return 2 if self.failcount else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requestid": self.requestid,
+            "discovered": self.discovered,
+            "discovered_nodes": list(self.discovered_nodes),
+            "responses": self.responses,
+            "okcount": self.okcount,
+            "failcount": self.failcount,
+            "noresponsefrom": self.noresponsefrom,
+            "unexpectedresponsefrom": sorted(set(self.unexpectedresponsefrom)),
+            "starttime": self.starttime,
+            "discoverytime": self.discoverytime,
+            "publishtime": self.publishtime,
+            "blocktime": self.blocktime,
+            "totaltime": self.totaltime,
+        }

@@ -1,0 +1,73 @@
+"""What a connector plugin provides: moving opaque bytes between clients and nodes.
+
+The topology (DESIGN §5) is the connector's business; callers speak only of collectives,
+agents, node identities and reply targets. Connectors must be safe to publish from any
+thread while their consumer runs, must never publish from inside their own consumer
+callback on the consuming connection (py-amqp dispatches re-entrantly there), and must
+never let an exception from ``on_message`` stop consumption.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+#: ``on_message(body, identity)``: ``identity`` is the node whose queue received the
+#: message (``None`` for replies arriving at a client).
+MessageHandler = Callable[[bytes, "str | None"], None]
+
+
+class Connector(ABC):
+    """A connection to the middleware for one process."""
+
+    #: Counters the daemon reports in ``daemon_stats`` (reconnects, publish failures...).
+    stats: dict[str, int]
+
+    def __init__(self) -> None:
+        self.stats = {}
+
+    @abstractmethod
+    def connect(self, *, timeout: float | None = None) -> None:
+        """Connect, or raise :class:`mcollective.errors.ConnectionFailed` within
+        ``timeout`` seconds (``None``: the connector's own default)."""
+
+    @abstractmethod
+    def subscribe_node(self, identity: str, collectives: Iterable[str],
+                       agents: Iterable[str]) -> None:
+        """Receive broadcast requests for ``agents`` and direct requests for
+        ``identity`` in each collective. Calling it again for the same identity replaces
+        the subscriptions (agents or collectives changed on reload)."""
+
+    @abstractmethod
+    def unsubscribe_node(self, identity: str) -> None:
+        """Stop receiving for ``identity`` and remove its queues."""
+
+    @abstractmethod
+    def subscribe_replies(self) -> str:
+        """Create this client's private reply destination and return its name, to be put
+        in requests' ``reply_to``. Removed again by :meth:`close`."""
+
+    @abstractmethod
+    def start(self, on_message: MessageHandler) -> None:
+        """Start delivering received messages to ``on_message`` from a background
+        thread. ``on_message`` should hand work off quickly."""
+
+    @abstractmethod
+    def publish_request(self, body: bytes, *, collective: str, agent: str, ttl: int,
+                        targets: Sequence[str] | None = None) -> None:
+        """Publish a request: broadcast to every node hosting ``agent`` in
+        ``collective`` when ``targets`` is ``None``, else one direct message per target
+        identity."""
+
+    @abstractmethod
+    def publish_reply(self, body: bytes, reply_to: str, *, ttl: int) -> None:
+        """Publish a reply to a client's reply destination."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop consuming, remove this process's private queues and disconnect."""
+
+    def describe(self) -> dict[str, Any]:
+        """What ``rpcutil daemon_stats`` and ``mco plugins`` show about the connection."""
+        return {"stats": dict(self.stats)}

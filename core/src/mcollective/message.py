@@ -1,0 +1,238 @@
+"""The wire protocol: requests, replies and the secure layer around them.
+
+JSON at every layer, each layer versioned by its ``protocol`` field and described by a
+JSON Schema in ``docs/schemas/``. The security plugin signs the *whole* serialised
+request (filter, agent, collective, ttl and time included) and the whole reply; the
+secure layer carries those exact bytes as a JSON string so that verification sees
+byte-for-byte what was signed.
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcollective.errors import MessageError
+
+REQUEST_PROTOCOL = "mcollective:request:1"
+REPLY_PROTOCOL = "mcollective:reply:1"
+SECURE_REQUEST_PROTOCOL = "mcollective:secure:request:1"
+SECURE_REPLY_PROTOCOL = "mcollective:secure:reply:1"
+
+FILTER_KEYS = ("fact", "cf_class", "agent", "identity", "compound")
+
+
+def new_request_id() -> str:
+    """32 lowercase hex characters, as MCollective and Choria use."""
+    return uuid.uuid4().hex
+
+
+def empty_filter() -> dict[str, list[Any]]:
+    return {key: [] for key in FILTER_KEYS}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _loads(data: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise MessageError(f"{what} is not valid UTF-8: {exc.reason}") from None
+    except (ValueError, RecursionError) as exc:
+        raise MessageError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], what: str) -> Any:
+    if key not in obj:
+        raise MessageError(f"{what} has no '{key}'")
+    value = obj[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in (
+            types if isinstance(types, tuple) else (types,))):
+        raise MessageError(f"{what} field '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _check_filter(value: Any) -> dict[str, list[Any]]:
+    if not isinstance(value, dict):
+        raise MessageError("request filter must be an object")
+    out = empty_filter()
+    for key, items in value.items():
+        if key == "puppet_class":  # the original's old name for cf_class
+            key = "cf_class"
+        if key not in FILTER_KEYS:
+            raise MessageError(f"request filter has unknown key '{key}'")
+        if not isinstance(items, list):
+            raise MessageError(f"request filter '{key}' must be a list")
+        out[key] = items
+    return out
+
+
+@dataclass
+class Request:
+    """One request as the client built and signed it."""
+
+    agent: str
+    collective: str
+    sender: str
+    caller: str
+    message: dict[str, Any]
+    filter: dict[str, list[Any]] = field(default_factory=empty_filter)
+    ttl: int = 60
+    time: float = field(default_factory=lambda: round(_time.time(), 3))
+    id: str = field(default_factory=new_request_id)
+    reply_to: str | None = None
+    protocol: str = REQUEST_PROTOCOL
+
+    @property
+    def action(self) -> str | None:
+        action = self.message.get("action") if isinstance(self.message, dict) else None
+        return action if isinstance(action, str) else None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self.message.get("data") if isinstance(self.message, dict) else None
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def process_results(self) -> bool:
+        return bool(self.message.get("process_results", True))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "protocol": self.protocol, "id": self.id, "sender": self.sender,
+            "caller": self.caller, "collective": self.collective, "agent": self.agent,
+            "ttl": self.ttl, "time": self.time, "filter": self.filter,
+            "message": self.message,
+        }
+        if self.reply_to is not None:
+            out["reply_to"] = self.reply_to
+        return out
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Request:
+        what = "request"
+        if not isinstance(obj, dict):
+            raise MessageError("request must be a JSON object")
+        protocol = _need(obj, "protocol", str, what)
+        if protocol != REQUEST_PROTOCOL:
+            raise MessageError(f"unsupported request protocol {protocol!r}")
+        rid = _need(obj, "id", str, what)
+        if len(rid) != 32 or any(c not in "0123456789abcdef" for c in rid):
+            raise MessageError("request id must be 32 lowercase hex characters")
+        ttl = _need(obj, "ttl", int, what)
+        if ttl < 1:
+            raise MessageError("request ttl must be at least 1")
+        reply_to = obj.get("reply_to")
+        if reply_to is not None and not isinstance(reply_to, str):
+            raise MessageError("request field 'reply_to' must be a string")
+        message = _need(obj, "message", dict, what)
+        if not isinstance(message.get("action", ""), str):
+            raise MessageError("request message 'action' must be a string")
+        if not isinstance(message.get("data", {}), dict):
+            raise MessageError("request message 'data' must be an object")
+        return cls(
+            agent=_need(obj, "agent", str, what),
+            collective=_need(obj, "collective", str, what),
+            sender=_need(obj, "sender", str, what),
+            caller=_need(obj, "caller", str, what),
+            message=message,
+            filter=_check_filter(obj.get("filter", {})),
+            ttl=ttl,
+            time=float(_need(obj, "time", (int, float), what)),
+            id=rid,
+            reply_to=reply_to,
+        )
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Request:
+        return cls.from_dict(_loads(data, "request"))
+
+
+@dataclass
+class Reply:
+    """One node's answer to a request."""
+
+    request: str
+    sender: str
+    agent: str
+    statuscode: int = 0
+    statusmsg: str = "OK"
+    data: Any = field(default_factory=dict)
+    time: float = field(default_factory=lambda: round(_time.time(), 3))
+    protocol: str = REPLY_PROTOCOL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol, "request": self.request, "sender": self.sender,
+            "agent": self.agent, "time": self.time,
+            "message": {"statuscode": self.statuscode, "statusmsg": self.statusmsg,
+                        "data": self.data},
+        }
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Reply:
+        what = "reply"
+        if not isinstance(obj, dict):
+            raise MessageError("reply must be a JSON object")
+        protocol = _need(obj, "protocol", str, what)
+        if protocol != REPLY_PROTOCOL:
+            raise MessageError(f"unsupported reply protocol {protocol!r}")
+        message = _need(obj, "message", dict, what)
+        code = _need(message, "statuscode", int, "reply message")
+        if not 0 <= code <= 5:
+            raise MessageError(f"reply statuscode {code} is not 0..5")
+        return cls(
+            request=_need(obj, "request", str, what),
+            sender=_need(obj, "sender", str, what),
+            agent=_need(obj, "agent", str, what),
+            statuscode=code,
+            statusmsg=str(message.get("statusmsg", "")),
+            data=message.get("data"),
+            time=float(_need(obj, "time", (int, float), what)),
+        )
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Reply:
+        return cls.from_dict(_loads(data, "reply"))
+
+
+# --- secure layer -----------------------------------------------------------------
+
+
+def wrap_secure(kind: str, payload: str, security: str, fields: Mapping[str, Any]) -> bytes:
+    """The secure layer: the serialised ``payload`` plus the security plugin's fields."""
+    protocol = SECURE_REQUEST_PROTOCOL if kind == "request" else SECURE_REPLY_PROTOCOL
+    outer = {"protocol": protocol, "security": security, kind: payload}
+    for key, value in fields.items():
+        if key in outer:
+            raise ValueError(f"security field {key!r} clashes with the secure layer")
+        outer[key] = value
+    return _dumps(outer).encode("utf-8")
+
+
+def unwrap_secure(kind: str, data: bytes) -> tuple[dict[str, Any], str]:
+    """Split the secure layer into its fields and the exact payload string."""
+    outer = _loads(data, f"secure {kind}")
+    if not isinstance(outer, dict):
+        raise MessageError(f"secure {kind} must be a JSON object")
+    expected = SECURE_REQUEST_PROTOCOL if kind == "request" else SECURE_REPLY_PROTOCOL
+    if outer.get("protocol") != expected:
+        raise MessageError(f"not a secure {kind}: protocol {outer.get('protocol')!r}")
+    payload = outer.get(kind)
+    if not isinstance(payload, str):
+        raise MessageError(f"secure {kind} carries no '{kind}' string")
+    if not isinstance(outer.get("security"), str):
+        raise MessageError(f"secure {kind} does not name its security provider")
+    return outer, payload

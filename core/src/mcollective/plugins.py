@@ -1,0 +1,369 @@
+"""Finding, loading and calling plugins: stevedore finds, pluggy validates and calls.
+
+Every plugin kind has an entry-point group; the entry-point *name* is what users write in
+configuration (``connector = kombu``), so it is short. An entry point names a *plugin
+object*: a module, a class or an instance carrying ``@hookimpl`` functions for its kind's
+hook specification. :func:`make_plugin_manager` builds a fresh manager; nothing is loaded
+at import time and there is no global manager.
+
+Failure policy (after OpenTelemetry's loader): a required kind (connector, security, and
+authorization when enabled) raises :class:`PluginLoadError`; an optional kind (facts,
+audit, agents, data...) logs the plugin by name and carries on without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import pluggy
+
+from mcollective.errors import ConfigError, MCollectiveError, PluginLoadError
+from mcollective.hookspecs import PROJECT, SPEC_MODULES
+
+if TYPE_CHECKING:
+    from mcollective.agent import Agent
+    from mcollective.aggregate import Aggregate
+    from mcollective.audit import Auditor
+    from mcollective.authorization import Authorizer
+    from mcollective.cli.application import Application
+    from mcollective.config import Config
+    from mcollective.connector import Connector
+    from mcollective.data import DataPlugin
+    from mcollective.discovery import DiscoveryMethod
+    from mcollective.facts import FactsSource
+    from mcollective.registration import RegistrationPlugin
+    from mcollective.security import SecurityProvider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PluginKind:
+    """One kind of plugin: its user-facing name, entry-point group and factory hook."""
+
+    name: str
+    group: str
+    hook: str
+
+
+KINDS: dict[str, PluginKind] = {
+    k.name: k
+    for k in (
+        PluginKind("connector", "mcollective.connectors", "mco_connector_create"),
+        PluginKind("security", "mcollective.security", "mco_security_create"),
+        PluginKind("facts", "mcollective.facts", "mco_facts_create"),
+        PluginKind("audit", "mcollective.audit", "mco_audit_create"),
+        PluginKind("registration", "mcollective.registration", "mco_registration_create"),
+        PluginKind("authorization", "mcollective.authorization", "mco_authorization_create"),
+        PluginKind("agent", "mcollective.agents", "mco_agent_classes"),
+        PluginKind("discovery", "mcollective.discovery", "mco_discovery_create"),
+        PluginKind("data", "mcollective.data", "mco_data_create"),
+        PluginKind("aggregate", "mcollective.aggregates", "mco_aggregate_create"),
+        PluginKind("validator", "mcollective.validators", "mco_validator_create"),
+        PluginKind("application", "mcollective.applications", "mco_application_class"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class InstalledPlugin:
+    """An entry point as installed, read from package metadata without importing it."""
+
+    kind: str
+    name: str
+    target: str
+    distribution: str
+    version: str
+
+
+@dataclass
+class LoadedPlugin:
+    kind: str
+    name: str
+    obj: Any
+    distribution: str
+    version: str
+
+
+def _kind(kind: str) -> PluginKind:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}") from None
+
+
+def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
+    # Deduplicate: an editable install seen twice on sys.path lists an entry point twice.
+    seen: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=group):
+        seen.setdefault(ep.name, ep)
+    return list(seen.values())
+
+
+def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown", "unknown"
+    return dist.metadata["Name"] or "unknown", dist.version or "unknown"
+
+
+def installed_plugins(kind: str | None = None) -> list[InstalledPlugin]:
+    """Every installed plugin (of one kind, or all), sorted by kind and name."""
+    kinds = [_kind(kind)] if kind else list(KINDS.values())
+    out = []
+    for k in kinds:
+        for ep in _entry_points(k.group):
+            dist, version = _dist_of(ep)
+            out.append(InstalledPlugin(k.name, ep.name, ep.value, dist, version))
+    return sorted(out, key=lambda p: (p.kind, p.name))
+
+
+def installed_names(kind: str) -> list[str]:
+    return sorted(ep.name for ep in _entry_points(_kind(kind).group))
+
+
+class PluginManager:
+    """A typed facade over a pluggy manager (as tox's ``Plugin``): one method per hook,
+    so the rest of mcollective never calls ``pm.hook.x(...)`` untyped."""
+
+    def __init__(self, pm: pluggy.PluginManager, *, load_entrypoints: bool = True) -> None:
+        self.pm = pm
+        self.load_entrypoints = load_entrypoints
+        self._loaded: dict[tuple[str, str], LoadedPlugin] = {}
+
+    # --- registration -------------------------------------------------------------
+
+    def register(self, kind: str, name: str, obj: Any, *, distribution: str = "local",
+                 version: str = "") -> LoadedPlugin:
+        """Register ``obj`` as plugin ``name`` of ``kind`` (tests and in-process plugins)."""
+        k = _kind(kind)
+        try:
+            if not self.pm.is_registered(obj):
+                self.pm.register(obj, name=f"{kind}:{name}")
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
+            raise PluginLoadError(kind, name, distribution=distribution, cause=exc,
+                                  installed=installed_names(kind)) from exc
+        if self._impl_for(k, obj) is None:
+            raise PluginLoadError(
+                kind, name, distribution=distribution, installed=installed_names(kind),
+                cause=TypeError(f"{_describe(obj)} does not implement {k.hook}"),
+            )
+        loaded = LoadedPlugin(kind, name, obj, distribution, version)
+        self._loaded[(kind, name)] = loaded
+        return loaded
+
+    def unregister(self, kind: str, name: str) -> None:
+        loaded = self._loaded.pop((kind, name), None)
+        if loaded and not any(lp.obj is loaded.obj for lp in self._loaded.values()):
+            self.pm.unregister(loaded.obj)
+
+    def loaded(self, kind: str | None = None) -> list[LoadedPlugin]:
+        return [lp for (k, _), lp in self._loaded.items() if kind is None or k == kind]
+
+    # --- loading ------------------------------------------------------------------
+
+    def load(self, kind: str, name: str) -> LoadedPlugin:
+        """Load and register one plugin by entry-point name, or raise PluginLoadError."""
+        if (kind, name) in self._loaded:
+            return self._loaded[(kind, name)]
+        k = _kind(kind)
+        eps = {ep.name: ep for ep in _entry_points(k.group)} if self.load_entrypoints else {}
+        ep = eps.get(name)
+        if ep is None:
+            raise PluginLoadError(kind, name, installed=eps)
+        dist, version = _dist_of(ep)
+        try:
+            obj = _load_with_stevedore(k.group, name)
+        except Exception as exc:
+            raise PluginLoadError(kind, name, distribution=dist, cause=exc,
+                                  installed=eps) from exc
+        return self.register(kind, name, obj, distribution=dist, version=version)
+
+    def load_all(self, kind: str, names: Iterable[str] | None = None, *,
+                 exclude: Iterable[str] = ()) -> list[LoadedPlugin]:
+        """Load several plugins, logging and skipping the broken ones.
+
+        ``names`` given: those, in that order (explicit enabling). ``None``: every
+        installed plugin of the kind minus ``exclude`` (enabled by installation).
+        """
+        if names is None:
+            skip = set(exclude)
+            names = [n for n in installed_names(kind) if n not in skip]
+        out = []
+        for name in names:
+            try:
+                out.append(self.load(kind, name))
+            except PluginLoadError as exc:
+                log.error("%s", exc)
+                log.debug("plugin load failure", exc_info=True)
+        return out
+
+    # --- calling ------------------------------------------------------------------
+
+    def _impl_for(self, k: PluginKind, obj: Any) -> pluggy.HookImpl | None:
+        caller = getattr(self.pm.hook, k.hook, None)
+        if caller is None:
+            return None
+        for impl in caller.get_hookimpls():
+            if impl.plugin is obj:
+                return impl
+        return None
+
+    def call(self, plugin: LoadedPlugin, **kwargs: Any) -> Any:
+        """Call the kind's factory hook on this one plugin.
+
+        pluggy validated the implementation's signature when it was registered; here only
+        the arguments the implementation asks for are passed (pluggy's opt-in args).
+        """
+        k = _kind(plugin.kind)
+        impl = self._impl_for(k, plugin.obj)
+        if impl is None:  # pragma: no cover - register() refuses such plugins
+            raise PluginLoadError(plugin.kind, plugin.name, cause=TypeError("no hook"))
+        kwargs.setdefault("name", plugin.name)
+        try:
+            args = [kwargs[a] for a in impl.argnames]
+        except KeyError as exc:  # pragma: no cover - spec and call site disagree
+            raise TypeError(f"{k.hook} called without {exc}") from None
+        return impl.function(*args)
+
+    def create(self, kind: str, name: str, *, required: bool, **kwargs: Any) -> Any:
+        """Load plugin ``name`` and call its factory, wrapping failures with its name."""
+        plugin = self.load(kind, name)
+        try:
+            result = self.call(plugin, **kwargs)
+        except (ConfigError, PluginLoadError):
+            raise
+        except MCollectiveError as exc:
+            raise PluginLoadError(kind, name, distribution=plugin.distribution,
+                                  cause=exc) from exc
+        except Exception as exc:
+            if required:
+                raise PluginLoadError(kind, name, distribution=plugin.distribution,
+                                      cause=exc) from exc
+            raise
+        if result is None:
+            raise PluginLoadError(kind, name, distribution=plugin.distribution,
+                                  cause=TypeError(f"{_kind(kind).hook} returned None"))
+        return result
+
+    # --- typed facade: one method per hook ------------------------------------------
+
+    def create_connector(self, config: Config) -> Connector:
+        return self.create("connector", config.connector, required=True, config=config)
+
+    def create_security(self, config: Config, role: Literal["client", "server"]
+                        ) -> SecurityProvider:
+        return self.create("security", config.securityprovider, required=True,
+                           config=config, role=role)
+
+    def create_facts_sources(self, config: Config) -> list[tuple[str, FactsSource]]:
+        return self._create_optional("facts", config.factsource, config=config)
+
+    def create_auditors(self, config: Config) -> list[tuple[str, Auditor]]:
+        return self._create_optional("audit", config.rpcauditprovider, config=config)
+
+    def create_registration(self, config: Config) -> RegistrationPlugin | None:
+        made = self._create_optional("registration", [config.registration], config=config)
+        return made[0][1] if made else None
+
+    def create_authorizer(self, config: Config) -> Authorizer:
+        return self.create("authorization", config.rpcauthprovider, required=True,
+                           config=config)
+
+    def create_discovery(self, name: str, config: Config) -> DiscoveryMethod:
+        return self.create("discovery", name, required=True, config=config)
+
+    def create_data_plugins(self, config: Config) -> list[tuple[str, DataPlugin]]:
+        return self._create_optional("data", None, config=config)
+
+    def create_aggregate(self, name: str, output: str, options: dict[str, Any]) -> Aggregate:
+        return self.create("aggregate", name, required=True, output=output, options=options)
+
+    def create_validator(self, name: str) -> Callable[[Any], None]:
+        return self.create("validator", name, required=True)
+
+    def application_class(self, name: str) -> type[Application]:
+        return self.create("application", name, required=True)
+
+    def agent_classes(self, config: Config, names: Iterable[str] | None = None,
+                      *, exclude: Iterable[str] = ()) -> dict[str, type[Agent]]:
+        """Agent classes by agent name, from every enabled agent plugin."""
+        out: dict[str, type[Agent]] = {}
+        for plugin in self.load_all("agent", names, exclude=exclude):
+            try:
+                classes: Sequence[type[Agent]] = self.call(plugin, config=config)
+            except Exception:
+                log.exception("agent plugin '%s' from %s failed to provide its agents",
+                              plugin.name, plugin.distribution)
+                continue
+            for cls in classes or ():
+                agent_name = getattr(cls, "agent_name", None) or plugin.name
+                if agent_name in out:
+                    log.warning("agent '%s' from plugin '%s' ignored: already provided",
+                                agent_name, plugin.name)
+                    continue
+                out[agent_name] = cls
+        return out
+
+    def _create_optional(self, kind: str, names: Iterable[str] | None, **kwargs: Any
+                         ) -> list[tuple[str, Any]]:
+        out = []
+        for plugin in self.load_all(kind, names):
+            try:
+                result = self.call(plugin, **kwargs)
+            except ConfigError:
+                raise
+            except Exception:
+                log.exception("%s plugin '%s' from %s failed; continuing without it",
+                              kind, plugin.name, plugin.distribution)
+                continue
+            if result is not None:
+                out.append((plugin.name, result))
+        return out
+
+
+def _load_with_stevedore(group: str, name: str) -> Any:
+    """Import one entry point through stevedore's DriverManager, re-raising the real
+    import error (stevedore would otherwise log it and report 'no matches')."""
+    from stevedore import driver
+
+    failure: list[BaseException] = []
+
+    def on_failure(_manager: Any, _ep: Any, exc: BaseException) -> None:
+        failure.append(exc)
+
+    try:
+        mgr = driver.DriverManager(
+            namespace=group, name=name, invoke_on_load=False,
+            on_load_failure_callback=on_failure,
+            on_missing_entrypoints_callback=lambda names: None,
+        )
+    except Exception:
+        if failure:
+            raise failure[0] from None
+        raise
+    return mgr.driver
+
+
+def _describe(obj: Any) -> str:
+    return getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+
+
+def make_plugin_manager(*, load_entrypoints: bool = True) -> PluginManager:
+    """Build a fresh plugin manager with every hook specification added.
+
+    ``load_entrypoints=False`` gives a manager that only knows what is registered by
+    hand, for tests (as devpi's ``get_pluginmanager``).
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    for modname in SPEC_MODULES:
+        pm.add_hookspecs(importlib.import_module(modname))
+    return PluginManager(pm, load_entrypoints=load_entrypoints)

@@ -1,0 +1,550 @@
+"""The node daemon: receive, verify, filter, validate, run, reply.
+
+Per message (DESIGN §6): decode → security verify → TTL window → filter match → (in a
+worker) DDL validation → authorization → audit → the action, bounded by the agent's
+timeout → reply signed → published to the request's reply destination. A failing step
+drops the message or answers with the right status code; nothing a message contains
+can stop the daemon.
+
+Threads: the connector's consumer thread runs the cheap checks and hands passed requests
+to a worker thread (at most ``worker_threads`` at once; when all are busy the consumer
+waits, so the broker holds the backlog). A watchdog answers requests whose action ran out
+of time with status 1 and frees their worker slot, so a stuck action never blocks others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mcollective import __version__
+from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest
+from mcollective.audit import AuditEvent, Auditor
+from mcollective.errors import (
+    DDLValidationError,
+    MCollectiveError,
+    MessageError,
+    RPCError,
+    SecurityError,
+)
+from mcollective.facts import Facts
+from mcollective.message import Reply, Request
+from mcollective.plugins import PluginManager, make_plugin_manager
+from mcollective.registration import RegistrationContext
+from mcollective.security import decode_request, encode_reply, encode_request
+from mcollective.server.node import ClassesFile
+from mcollective.server.stats import Stats
+
+if TYPE_CHECKING:
+    from mcollective.authorization import Authorizer
+    from mcollective.config import Config
+    from mcollective.connector import Connector
+    from mcollective.data import DataPlugin
+    from mcollective.filters import Node
+    from mcollective.registration import RegistrationPlugin
+    from mcollective.security import SecurityProvider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(order=True)
+class _InFlight:
+    deadline: float
+    seq: int
+    request: Request = field(compare=False)
+    identity: str = field(compare=False, default="")
+    agent_request: AgentRequest | None = field(compare=False, default=None)
+    lock: threading.Lock = field(compare=False, default_factory=threading.Lock)
+    answered: bool = field(compare=False, default=False)
+    slot_released: bool = field(compare=False, default=False)
+
+
+class Daemon:
+    """One node: its plugins, agents, connection and message pipeline."""
+
+    def __init__(self, config: Config, *, plugins: PluginManager | None = None) -> None:
+        self.config = config
+        self.plugins = plugins or make_plugin_manager()
+        self.identity = config.identity
+        self.stats = Stats()
+        self.connector: Connector | None = None
+        self.security: SecurityProvider | None = None
+        self.facts = Facts()
+        self.classes = ClassesFile(config.classesfile)
+        self.agents: dict[str, Agent] = {}
+        self.data_plugins: dict[str, DataPlugin] = {}
+        self.auditors: list[tuple[str, Auditor]] = []
+        self.authorizer: Authorizer | None = None
+        self.registration: RegistrationPlugin | None = None
+        self._slots = threading.BoundedSemaphore(config.worker_threads)
+        self._inflight: dict[int, _InFlight] = {}
+        self._deadlines: list[_InFlight] = []
+        self._inflight_cv = threading.Condition()
+        self._seq = itertools.count()
+        self._stopping = threading.Event()
+        self._accepting = False
+        self._threads: list[threading.Thread] = []
+        self._validator_cache: dict[str, Any] = {}
+
+    # --- start-up -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load plugins and agents, connect, subscribe and start serving.
+
+        A broken connector or security plugin raises (fatal); broken optional plugins
+        are logged by name and skipped.
+        """
+        config = self.config
+        self.security = self.plugins.create_security(config, "server")
+        self.connector = self.plugins.create_connector(config)
+        self._load_node_plugins(config)
+        self.connector.connect(timeout=config.connection_timeout)
+        self._accepting = True
+        self.connector.start(self.handle_message)
+        self.connector.subscribe_node(self.identity, config.collectives, list(self.agents))
+        self._spawn(self._watchdog, "watchdog")
+        if config.registerinterval > 0 and self.registration is not None:
+            self._spawn(self._registration_loop, "registration")
+        log.info("mcollectived %s ready: identity=%s collectives=%s agents=%s",
+                 __version__, self.identity, ",".join(config.collectives),
+                 ",".join(sorted(self.agents)))
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _load_node_plugins(self, config: Config) -> None:
+        self.facts = Facts(self.plugins.create_facts_sources(config))
+        self.classes = ClassesFile(config.classesfile)
+        self.data_plugins = dict(self.plugins.create_data_plugins(config))
+        self.auditors = self.plugins.create_auditors(config) if config.rpcaudit else []
+        self.authorizer = (self.plugins.create_authorizer(config)
+                           if config.rpcauthorization else None)
+        self.registration = (self.plugins.create_registration(config)
+                             if config.registerinterval > 0 else None)
+        self.agents = self._load_agents(config)
+
+    def _load_agents(self, config: Config) -> dict[str, Agent]:
+        disabled = [n for n in _installed_agent_names() if not config.agent_enabled(n)]
+        classes = self.plugins.agent_classes(config, exclude=disabled)
+        context = self._agent_context()
+        agents: dict[str, Agent] = {}
+        for name, cls in sorted(classes.items()):
+            if not config.agent_enabled(name):
+                log.info("agent '%s' disabled by configuration", name)
+                continue
+            try:
+                cls.load_ddl()
+                if not cls.activate(config):
+                    log.info("agent '%s' not activated on this node", name)
+                    continue
+                agent = cls(context)
+                agent.startup()
+            except Exception as exc:
+                log.error("agent '%s' (%s) failed to load: %s", name, cls.__module__, exc)
+                log.debug("agent load failure", exc_info=True)
+                continue
+            agents[name] = agent
+        return agents
+
+    def _agent_context(self) -> AgentContext:
+        return AgentContext(
+            config=self.config, identity=self.identity, node=self.node,
+            stats=self.daemon_stats, agents=lambda: dict(self.agents),
+            data=self.query_data, data_plugins=lambda: sorted(self.data_plugins),
+        )
+
+    # --- what this node is ------------------------------------------------------------
+
+    def node(self, identity: str | None = None) -> Node:
+        from mcollective.filters import Node
+
+        return Node(
+            identity=identity or self.identity, facts=self.facts.get(),
+            classes=self.classes.get(), agents=list(self.agents),
+            collectives=list(self.config.collectives), data=self.query_data,
+        )
+
+    def query_data(self, name: str, query: str | None) -> Mapping[str, Any] | None:
+        plugin = self.data_plugins.get(name)
+        if plugin is None:
+            return None
+        try:
+            return plugin.query(query)
+        except Exception as exc:
+            log.debug("data plugin '%s' failed for %r: %s", name, query, exc)
+            return None
+
+    def daemon_stats(self) -> dict[str, Any]:
+        import psutil
+
+        proc = psutil.Process()
+        cpu = proc.cpu_times()
+        out: dict[str, Any] = dict(self.stats.snapshot())
+        out.update({
+            "threads": sorted(f"{t.name}" for t in threading.enumerate()),
+            "agents": sorted(self.agents),
+            "pid": os.getpid(),
+            "times": {"utime": cpu.user, "stime": cpu.system,
+                      "cutime": cpu.children_user, "cstime": cpu.children_system},
+            "starttime": self.stats.starttime,
+            "configfile": str(self.config.path) if self.config.path else "",
+            "version": __version__,
+            "inflight": len(self._inflight),
+        })
+        if self.connector is not None:
+            out["connector"] = self.connector.describe()
+        return out
+
+    # --- the pipeline ---------------------------------------------------------------
+
+    def handle_message(self, body: bytes, identity: str | None = None) -> None:
+        """Consumer-thread entry point for one received message. Never raises."""
+        try:
+            self._handle(body, identity or self.identity)
+        except Exception:  # the daemon outlives every message
+            self.stats.incr("errors")
+            log.exception("unexpected error handling a message")
+
+    def _handle(self, body: bytes, identity: str) -> None:
+        stats = self.stats
+        stats.incr("total")
+        if not self._accepting:
+            return
+        assert self.security is not None
+        try:
+            request = decode_request(body, self.security)
+        except SecurityError as exc:
+            stats.incr("unvalidated")
+            log.warning("rejected request: %s", exc)
+            return
+        except MessageError as exc:
+            stats.incr("malformed")
+            log.warning("dropped malformed message (%d bytes): %s", len(body), exc)
+            return
+        stats.incr("validated")
+        now = time.time()
+        age = now - request.time
+        if age > request.ttl or -age > request.ttl:
+            stats.incr("ttlexpired")
+            log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds (check clocks)",
+                        request.id, request.caller, abs(age),
+                        "ago" if age > 0 else "in the future", request.ttl)
+            return
+        if request.collective not in self.config.collectives:
+            stats.incr("filtered")
+            log.debug("request %s for collective %s which this node is not in",
+                      request.id, request.collective)
+            return
+        try:
+            from mcollective.filters import Filter
+
+            matched = Filter.from_dict(request.filter).matches(self.node(identity))
+        except (MCollectiveError, ValueError) as exc:
+            stats.incr("filtered")
+            log.warning("request %s has an unusable filter: %s", request.id, exc)
+            return
+        if not matched:
+            stats.incr("filtered")
+            return
+        stats.incr("passed")
+        self._dispatch(request, identity)
+
+    def _dispatch(self, request: Request, identity: str) -> None:
+        agent = self.agents.get(request.agent)
+        timeout = float(agent.ddl.metadata.timeout) if agent is not None else 10.0
+        self._slots.acquire()
+        entry = _InFlight(time.monotonic() + timeout, next(self._seq), request, identity)
+        with self._inflight_cv:
+            self._inflight[entry.seq] = entry
+            heapq.heappush(self._deadlines, entry)
+            self._inflight_cv.notify()
+        thread = threading.Thread(target=self._run, args=(entry, identity, timeout),
+                                  name=f"request-{request.id[:8]}", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            self._finish(entry, None)
+            raise
+
+    def _run(self, entry: _InFlight, identity: str, timeout: float) -> None:
+        request = entry.request
+        try:
+            reply = self._execute(entry, identity, timeout)
+        except Exception as exc:  # pragma: no cover - _execute maps its own errors
+            log.exception("request %s failed", request.id)
+            reply = self._reply(request, identity, 5, f"{type(exc).__name__}: {exc}")
+        self._finish(entry, reply)
+
+    def _execute(self, entry: _InFlight, identity: str, timeout: float) -> Reply:
+        request = entry.request
+        action = request.action or ""
+        agent = self.agents.get(request.agent)
+        if agent is None:
+            return self._reply(request, identity, 2,
+                               f"Unknown agent '{request.agent}' on {identity}")
+        try:
+            action_ddl = agent.ddl.action(action)
+        except RPCError as exc:
+            return self._reply(request, identity, exc.statuscode, str(exc))
+        try:
+            data = action_ddl.validate(request.data, validators=self._validator)
+        except DDLValidationError as exc:
+            return self._reply(request, identity, 3 if exc.missing else 4, str(exc))
+        decision_reason = ""
+        if self.authorizer is not None:
+            try:
+                decision = self.authorizer.authorize(request, action, self.node(identity))
+                allowed, decision_reason = decision.allowed, decision.reason
+            except Exception as exc:
+                allowed, decision_reason = False, f"authorization failed: {exc}"
+                log.exception("authorization plugin failed")
+            if not allowed:
+                self.stats.incr("authfailures")
+                self._audit(request, action, data, False, decision_reason, 1)
+                return self._reply(request, identity, 1,
+                                   "You are not authorized to call this agent or action")
+        self._audit(request, action, data, True if self.authorizer else None,
+                    decision_reason, None)
+        agent_request = AgentRequest(
+            agent=request.agent, action=action, data=data, caller=request.caller,
+            sender=request.sender, id=request.id, time=request.time,
+            collective=request.collective, timeout=timeout,
+        )
+        entry.agent_request = agent_request
+        agent_reply = AgentReply(action_ddl.output_defaults())
+        try:
+            agent.handle(agent_request, agent_reply)
+        except RPCError as exc:
+            agent_reply.fail(str(exc), exc.statuscode)
+        except Exception as exc:
+            self.stats.incr("errors")
+            log.exception("%s#%s raised", request.agent, action)
+            agent_reply.fail(f"{type(exc).__name__}: {exc}", 5)
+        return self._reply(request, identity, agent_reply.statuscode, agent_reply.statusmsg,
+                           agent_reply.data)
+
+    def _validator(self, name: str) -> Any:
+        if name not in self._validator_cache:
+            try:
+                self._validator_cache[name] = self.plugins.create_validator(name)
+            except MCollectiveError:
+                self._validator_cache[name] = None
+        return self._validator_cache[name]
+
+    def _audit(self, request: Request, action: str, data: dict[str, Any],
+               authorized: bool | None, reason: str, status: int | None) -> None:
+        if not self.auditors:
+            return
+        event = AuditEvent(
+            time=time.time(), request_id=request.id, request_time=request.time,
+            caller=request.caller, sender=request.sender, agent=request.agent,
+            action=action, data=data, collective=request.collective,
+            authorized=authorized, reason=reason, statuscode=status,
+        )
+        for name, auditor in self.auditors:
+            try:
+                auditor.audit(event)
+            except Exception:
+                log.exception("audit plugin '%s' failed; request continues", name)
+
+    def _reply(self, request: Request, identity: str, code: int, message: str,
+               data: Any = None) -> Reply:
+        return Reply(request=request.id, sender=identity, agent=request.agent,
+                     statuscode=code, statusmsg=message,
+                     data=data if data is not None else {})
+
+    def _finish(self, entry: _InFlight, reply: Reply | None) -> None:
+        """Send the reply unless the watchdog already answered, and free the slot."""
+        with entry.lock:
+            send = not entry.answered and reply is not None
+            entry.answered = True
+        if send and reply is not None:
+            self._send(entry.request, reply)
+        elif reply is not None:
+            log.info("request %s finished after its timeout; late result discarded",
+                     entry.request.id)
+        self._release(entry)
+
+    def _release(self, entry: _InFlight) -> None:
+        with entry.lock:
+            if entry.slot_released:
+                return
+            entry.slot_released = True
+        with self._inflight_cv:
+            self._inflight.pop(entry.seq, None)
+            self._inflight_cv.notify_all()
+        self._slots.release()
+
+    def _send(self, request: Request, reply: Reply) -> None:
+        if not request.process_results:
+            return
+        if not request.reply_to:
+            log.warning("request %s has no reply destination; reply dropped", request.id)
+            return
+        assert self.security is not None and self.connector is not None
+        try:
+            body = encode_reply(reply, self.security)
+            self.connector.publish_reply(body, request.reply_to, ttl=request.ttl)
+            self.stats.incr("replies")
+        except Exception as exc:
+            log.error("could not publish reply to %s for request %s: %s",
+                      request.reply_to, request.id, exc)
+
+    def _watchdog(self) -> None:
+        """Answer requests whose action outlived its timeout, and free their slots."""
+        while not self._stopping.is_set():
+            with self._inflight_cv:
+                while self._deadlines and self._deadlines[0].seq not in self._inflight:
+                    heapq.heappop(self._deadlines)
+                wait = 1.0
+                if self._deadlines:
+                    wait = max(0.0, min(wait, self._deadlines[0].deadline - time.monotonic()))
+                if wait > 0:
+                    self._inflight_cv.wait(wait)
+                    continue
+                entry = heapq.heappop(self._deadlines)
+            self._time_out(entry)
+
+    def _time_out(self, entry: _InFlight) -> None:
+        with entry.lock:
+            if entry.answered:
+                return
+            entry.answered = True
+        self.stats.incr("timeouts")
+        request = entry.request
+        agent = self.agents.get(request.agent)
+        timeout = agent.ddl.metadata.timeout if agent else 10
+        if entry.agent_request is not None:
+            entry.agent_request.cancelled.set()
+        log.warning("%s#%s (request %s) timed out after %ss", request.agent,
+                    request.action, request.id, timeout)
+        self._send(request, self._reply(
+            request, entry.identity, 1,
+            f"{request.agent}#{request.action} timed out after {timeout} seconds"))
+        self._release(entry)
+
+    # --- registration ---------------------------------------------------------------
+
+    def _registration_loop(self) -> None:
+        interval = self.config.registerinterval
+        if self.config.registration_splay and self._stopping.wait(random.uniform(0, interval)):
+            return
+        while not self._stopping.is_set():
+            try:
+                self.register_once()
+            except Exception:
+                log.exception("registration failed; will retry in %ss", interval)
+            if self._stopping.wait(interval):
+                return
+
+    def register_once(self) -> None:
+        if self.registration is None or self.connector is None or self.security is None:
+            return
+        config = self.config
+        context = RegistrationContext(
+            identity=self.identity, agents=sorted(self.agents), facts=dict(self.facts.get()),
+            classes=list(self.classes.get()), collectives=list(config.collectives))
+        body = self.registration.payload(context)
+        if body is None:
+            return
+        collective = config.registration_collective
+        if collective not in config.collectives:
+            log.warning("registration_collective %s is not one of this node's collectives; "
+                        "using %s", collective, config.main_collective)
+            collective = config.main_collective
+        from mcollective.message import empty_filter
+
+        flt = empty_filter()
+        flt["agent"] = ["registration"]
+        request = Request(
+            agent="registration", collective=collective, sender=self.identity,
+            caller=f"identity={self.identity}",
+            message={"action": "register", "data": {"payload": body},
+                     "process_results": False},
+            filter=flt, ttl=config.ttl,
+        )
+        self.connector.publish_request(encode_request(request, self.security),
+                                       collective=collective, agent="registration",
+                                       ttl=config.ttl)
+
+    # --- reload and stop --------------------------------------------------------------
+
+    def reload(self, new_config: Config) -> None:
+        """Apply a reloaded configuration: facts, agents, audit, authorization and
+        subscriptions. Connector and security changes need a restart."""
+        old = self.config
+        for key in ("connector", "securityprovider", "identity"):
+            if getattr(old, key) != getattr(new_config, key):
+                log.warning("'%s' changed; restart mcollectived to apply it", key)
+        identity = self.identity
+        self.config = new_config
+        self.config.identity = identity
+        old_agents = self.agents
+        try:
+            self._load_node_plugins(new_config)
+        except MCollectiveError as exc:
+            log.error("reload failed, keeping the previous configuration: %s", exc)
+            self.config, self.agents = old, old_agents
+            return
+        self.facts.reload()
+        for name, agent in old_agents.items():
+            if self.agents.get(name) is not agent:
+                try:
+                    agent.shutdown()
+                except Exception:
+                    log.exception("agent '%s' failed to shut down", name)
+        assert self.connector is not None
+        self.connector.subscribe_node(self.identity, new_config.collectives, list(self.agents))
+        log.info("reloaded: collectives=%s agents=%s", ",".join(new_config.collectives),
+                 ",".join(sorted(self.agents)))
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking requests, let in-flight actions finish (up to ``timeout``), then
+        disconnect."""
+        if self._stopping.is_set():
+            return
+        self._accepting = False
+        if self.connector is not None:
+            try:
+                self.connector.unsubscribe_node(self.identity)
+            except Exception:
+                log.debug("unsubscribe failed during stop", exc_info=True)
+        deadline = time.monotonic() + (timeout if timeout is not None else 0)
+        with self._inflight_cv:
+            while self._inflight and time.monotonic() < deadline:
+                self._inflight_cv.wait(min(0.1, deadline - time.monotonic()))
+            left = len(self._inflight)
+        if left:
+            log.warning("stopping with %d request(s) still running", left)
+        self._stopping.set()
+        with self._inflight_cv:
+            self._inflight_cv.notify_all()
+        for agent in self.agents.values():
+            try:
+                agent.shutdown()
+            except Exception:
+                log.exception("agent '%s' failed to shut down", agent.agent_name)
+        for _, auditor in self.auditors:
+            try:
+                auditor.close()
+            except Exception:
+                log.exception("audit plugin failed to close")
+        if self.connector is not None:
+            self.connector.close()
+        log.info("mcollectived stopped")
+
+
+def _installed_agent_names() -> list[str]:
+    from mcollective.plugins import installed_names
+
+    return installed_names("agent")

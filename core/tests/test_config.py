@@ -1,0 +1,145 @@
+"""The classic configuration format: parsing, validation, errors naming file/line/key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mcollective.config import Config, config_from_text, find_config, load_config
+from mcollective.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_work_without_any_file() -> None:
+    config = Config(environ={})
+    assert config.connector == "kombu"
+    assert config.securityprovider == "psk"
+    assert config.collectives == ["mcollective"]
+    assert config.main_collective == "mcollective"
+    assert config.ttl == 60
+    assert config.direct_addressing is True
+    assert config.direct_addressing_threshold == 10
+    assert config.identity
+
+
+def test_classic_format(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "server.cfg", """
+# a comment
+identity = node1.example.com
+collectives = mcollective, uk_collective
+main_collective = mcollective
+ttl = 30
+registerinterval = 300
+direct_addressing = no
+rpcaudit = 1
+rpcauditprovider = logfile
+plugin.psk = s3cret
+plugin.kombu.url = memory://
+libdir = /usr/libexec/mcollective:/opt/mco
+libdir = /srv/mco
+""")
+    config = load_config(cfg, role="server", environ={})
+    assert config.identity == "node1.example.com"
+    assert config.collectives == ["mcollective", "uk_collective"]
+    assert config.ttl == 30
+    assert config.direct_addressing is False
+    assert config.rpcauditprovider == ["logfile"]
+    assert config.libdir == ["/usr/libexec/mcollective", "/opt/mco", "/srv/mco"]
+    assert config.plugin_config("psk", {"": str}) == {"": "s3cret"}
+    assert config.plugin_config("kombu", {"url": str}) == {"url": "memory://"}
+    assert config.path == cfg
+
+
+def test_plugin_d_fragments(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "server.cfg", "identity = n1\n")
+    (tmp_path / "plugin.d").mkdir()
+    write(tmp_path / "plugin.d" / "kombu.cfg", "url = filesystem:///tmp/x\n")
+    config = load_config(cfg, role="server", environ={})
+    assert config.plugin_config("kombu", {"url": str}) == {"url": "filesystem:///tmp/x"}
+    assert config.source("plugin.kombu.url").file.endswith("plugin.d/kombu.cfg")
+
+
+@pytest.mark.parametrize(("text", "line", "key", "words"), [
+    ("identity = a\nidentty = b\n", 2, "identty", "did you mean 'identity'"),
+    ("ttl = sixty\n", 1, "ttl", "expected an integer"),
+    ("direct_addressing = maybe\n", 1, "direct_addressing", "expected a boolean"),
+    ("identity = has space\n", 1, "identity", "must match"),
+    ("loglevel = loud\n", 1, "loglevel", "expected one of"),
+    ("collectives = a\nmain_collective = b\n", 2, "main_collective", "not one of"),
+    ("libdir = relative/path\n", 1, "libdir", "absolute"),
+    ("\n\njust some words\n", 3, None, "expected 'key = value'"),
+])
+def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int,
+                                       key: str | None, words: str) -> None:
+    cfg = write(tmp_path / "client.cfg", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg, environ={})
+    message = str(info.value)
+    assert message.startswith(f"{cfg}:{line}: ")
+    if key:
+        assert f"key '{key}'" in message
+    assert words in message
+
+
+def test_unknown_plugin_key_named(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "client.cfg", "plugin.kombu.ulr = memory://\n")
+    config = load_config(cfg, environ={})
+    with pytest.raises(ConfigError, match=r"client.cfg:1: key 'plugin.kombu.ulr': unknown key"):
+        config.plugin_config("kombu", {"url": str})
+
+
+def test_missing_explicit_file() -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config("/nonexistent/client.cfg")
+
+
+def test_search_order_prefers_user_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert find_config("client") in (None, Path("/etc/puppetlabs/mcollective/client.cfg"),
+                                     Path("/etc/mcollective/client.cfg"))
+    user = write(tmp_path / ".mcollective", "identity = me\n")
+    assert find_config("client") == user
+
+
+def test_environment_overrides() -> None:
+    config = config_from_text("ttl = 30\n", environ={"MCOLLECTIVE_TTL": "45"})
+    assert config.ttl == 45
+    with pytest.raises(ConfigError, match="environment MCOLLECTIVE_TTL: key 'ttl'"):
+        config_from_text("", environ={"MCOLLECTIVE_TTL": "x"})
+
+
+def test_main_collective_defaults_to_first_collective() -> None:
+    # Deliberate fix: the original kept 'mcollective' here.
+    config = config_from_text("collectives = uk, de\n")
+    assert config.main_collective == "uk"
+    assert config.registration_collective == "uk"
+
+
+def test_agent_activation() -> None:
+    config = config_from_text("activate_agents = 0\nplugin.rpcutil.activate_agent = yes\n")
+    assert config.agent_enabled("rpcutil") is True
+    assert config.agent_enabled("shell") is False
+
+
+def test_deprecated_keys_warn(caplog: pytest.LogCaptureFixture) -> None:
+    config_from_text("topicprefix = /topic/\n")
+    assert "ignored" in caplog.text
+
+
+def test_relative_paths_resolve_beside_config(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "server.cfg", "identity = x\n")
+    config = load_config(cfg, role="server", environ={})
+    assert config.resolve_path("facts.yaml") == tmp_path / "facts.yaml"
+    assert config.resolve_path("/abs/facts.yaml") == Path("/abs/facts.yaml")
+
+
+def test_statedir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MCOLLECTIVE_STATEDIR", str(tmp_path / "s"))
+    assert Config(environ=os.environ).statedir == tmp_path / "s"
