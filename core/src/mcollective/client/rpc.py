@@ -30,7 +30,7 @@ from mcollective.client.results import Result, RPCStats
 from mcollective.client.session import ClientSession
 from mcollective.config import load_config
 from mcollective.discovery import DiscoveryRequest
-from mcollective.errors import MCollectiveError, PluginLoadError
+from mcollective.errors import MCollectiveError
 
 if TYPE_CHECKING:
     from mcollective.config import Config
@@ -82,6 +82,7 @@ class RPCClient:
         self._discovered: list[str] | None = None
         self._ddl: AgentDDL | None | bool = False
         self._method: DiscoveryMethod | None = None
+        self._validators: Any = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -113,13 +114,11 @@ class RPCClient:
         action_ddl = self.action_ddl(action)
         if action_ddl is None:
             return dict(args)
-        return action_ddl.validate(args, validators=self._validator)
+        if self._validators is None:
+            from mcollective.validators import plugin_resolver
 
-    def _validator(self, name: str) -> Any:
-        try:
-            return self.plugins.create_validator(name)
-        except PluginLoadError:
-            return None
+            self._validators = plugin_resolver(self.plugins)
+        return action_ddl.validate(args, validators=self._validators)
 
     # --- filters --------------------------------------------------------------------
 

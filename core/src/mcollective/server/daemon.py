@@ -92,7 +92,9 @@ class Daemon:
         self._stopping = threading.Event()
         self._accepting = False
         self._threads: list[threading.Thread] = []
-        self._validator_cache: dict[str, Any] = {}
+        from mcollective.validators import plugin_resolver
+
+        self._validator = plugin_resolver(self.plugins)
 
     # --- start-up -------------------------------------------------------------------
 
@@ -332,14 +334,6 @@ class Daemon:
             agent_reply.fail(f"{type(exc).__name__}: {exc}", 5)
         return self._reply(request, identity, agent_reply.statuscode, agent_reply.statusmsg,
                            agent_reply.data)
-
-    def _validator(self, name: str) -> Any:
-        if name not in self._validator_cache:
-            try:
-                self._validator_cache[name] = self.plugins.create_validator(name)
-            except MCollectiveError:
-                self._validator_cache[name] = None
-        return self._validator_cache[name]
 
     def _audit(self, request: Request, action: str, data: dict[str, Any],
                authorized: bool | None, reason: str, status: int | None) -> None:
