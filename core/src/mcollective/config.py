@@ -364,6 +364,9 @@ class Config:
                 repeated.setdefault(key, []).append(setting)
             self._core[key] = setting
         env = os.environ if environ is None else environ
+        #: The environment this configuration was read with; plugins read their own
+        #: variables (MCOLLECTIVE_PSK) from here, so tests can isolate them.
+        self.environ: Mapping[str, str] = env
         for key in KEYS:
             env_value = env.get(f"MCOLLECTIVE_{key.upper()}")
             if env_value is not None:

@@ -58,6 +58,17 @@ def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], what
     return value
 
 
+def _timestamp(obj: Mapping[str, Any], what: str) -> float:
+    value = _need(obj, "time", (int, float), what)
+    try:
+        stamp = float(value)
+    except OverflowError:
+        raise MessageError(f"{what} time {value!r} is out of range") from None
+    if stamp != stamp or stamp in (float("inf"), float("-inf")):
+        raise MessageError(f"{what} time is not a finite number")
+    return stamp
+
+
 def _check_filter(value: Any) -> dict[str, list[Any]]:
     if not isinstance(value, dict):
         raise MessageError("request filter must be an object")
@@ -147,7 +158,7 @@ class Request:
             message=message,
             filter=_check_filter(obj.get("filter", {})),
             ttl=ttl,
-            time=float(_need(obj, "time", (int, float), what)),
+            time=_timestamp(obj, what),
             id=rid,
             reply_to=reply_to,
         )
@@ -200,7 +211,7 @@ class Reply:
             statuscode=code,
             statusmsg=str(message.get("statusmsg", "")),
             data=message.get("data"),
-            time=float(_need(obj, "time", (int, float), what)),
+            time=_timestamp(obj, what),
         )
 
     @classmethod
