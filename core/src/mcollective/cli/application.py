@@ -132,8 +132,6 @@ class Application:
         return client
 
     def apply_filters(self, client: Any) -> None:
-        from mcollective.filters import parse_fact_filter
-
         args = self.args
         for fact in getattr(args, "facts", []):
             client.fact_filter(fact)
@@ -145,14 +143,8 @@ class Application:
             client.identity_filter(identity)
         for expression in getattr(args, "compound", []):
             client.compound_filter(expression)
-        for with_ in getattr(args, "with_", []):
-            for word in with_.split():
-                try:
-                    parse_fact_filter(word)
-                except MCollectiveError:
-                    client.class_filter(word)
-                else:
-                    client.fact_filter(word)
+        for words in getattr(args, "with_", []):
+            client.with_filter(words)
 
     def discovery_line(self, client: Any, count: int) -> None:
         """MCollective's discovery line, on stderr so stdout stays parseable."""

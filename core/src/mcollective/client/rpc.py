@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_AGENT_TIMEOUT = 10.0
 
 
-def _is_regex(value: str) -> bool:
-    return len(value) >= 2 and value.startswith("/") and value.endswith("/")
-
-
 class RPCClient:
     """Call one agent's actions on every node a filter selects."""
 
@@ -79,6 +75,7 @@ class RPCClient:
         self._identities: list[str] = []
         self._agents: list[str] = []
         self._compound: list[str] = []
+        self._with: list[str] = []
         self._discovered: list[str] | None = None
         self._ddl: AgentDDL | None | bool = False
         self._method: DiscoveryMethod | None = None
@@ -150,9 +147,17 @@ class RPCClient:
         self._compound.append(expression)
         self._changed()
 
+    def with_filter(self, words: str) -> None:
+        """``-W``: each word a fact filter if it parses as one, else a class."""
+        from mcollective.filters import Filter
+
+        Filter.build(with_=[words])
+        self._with.append(words)
+        self._changed()
+
     def reset_filter(self) -> None:
         self._facts, self._classes, self._identities = [], [], []
-        self._agents, self._compound = [], []
+        self._agents, self._compound, self._with = [], [], []
         self._changed()
 
     def reset(self) -> None:
@@ -171,18 +176,17 @@ class RPCClient:
         if self.agent not in agents:
             agents.append(self.agent)
         return Filter.build(facts=self._facts, classes=self._classes, agents=agents,
-                            identities=self._identities, compound=self._compound)
+                            identities=self._identities, compound=self._compound,
+                            with_=self._with)
 
     def literal_identities(self) -> list[str] | None:
         """The identities when the filter names nothing but literal identities (so
-        discovery can be skipped), else ``None``."""
-        if not self._identities or self._facts or self._classes or self._compound:
-            return None
+        discovery can be skipped), else ``None``. Agent filters other than this
+        client's own agent need discovery."""
         if any(a != self.agent for a in self._agents):
             return None
-        if any(_is_regex(i) for i in self._identities):
-            return None
-        return list(dict.fromkeys(self._identities))
+        found = self.filter.literal_identities(ignore_agents=True)
+        return list(found) if found is not None else None
 
     # --- discovery --------------------------------------------------------------------
 
