@@ -165,6 +165,13 @@ class PluginManager:
         if loaded and not any(lp.obj is loaded.obj for lp in self._loaded.values()):
             self.pm.unregister(loaded.obj)
 
+    def known_names(self, kind: str) -> list[str]:
+        """Installed plugins of ``kind`` plus any registered by hand (tests, programs
+        embedding mcollective)."""
+        known = installed_names(kind) if self.load_entrypoints else []
+        known += sorted(name for (k, name) in self._loaded if k == kind and name not in known)
+        return known
+
     def loaded(self, kind: str | None = None) -> list[LoadedPlugin]:
         return [lp for (k, _), lp in self._loaded.items() if kind is None or k == kind]
 
@@ -196,7 +203,7 @@ class PluginManager:
         """
         if names is None:
             skip = set(exclude)
-            names = [n for n in installed_names(kind) if n not in skip]
+            names = [n for n in self.known_names(kind) if n not in skip]
         out = []
         for name in names:
             try:

@@ -326,9 +326,7 @@ class RPCClient:
 
 def load_client_ddl(plugins: PluginManager, config: Config, agent: str) -> AgentDDL | None:
     """An agent's DDL on a client: from the installed agent plugin of that name."""
-    from mcollective.plugins import installed_names
-
-    if agent not in installed_names("agent"):
+    if agent not in plugins.known_names("agent"):
         return None
     try:
         classes = plugins.agent_classes(config, names=[agent])
