@@ -25,6 +25,13 @@ from mcollective.plugins import PluginManager
 log = logging.getLogger(__name__)
 
 
+def _console(stream: Any) -> Console:
+    """A console that never cuts lines short when output goes to a pipe or file."""
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return Console(file=stream, highlight=False, soft_wrap=True,
+                   width=None if tty else 4096)
+
+
 class Application:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -41,8 +48,8 @@ class Application:
     def __init__(self, plugins: PluginManager, *, stdout: Any = None, stderr: Any = None
                  ) -> None:
         self.plugins = plugins
-        self.out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
-        self.err = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
+        self.out = _console(stdout or sys.stdout)
+        self.err = _console(stderr or sys.stderr)
         self._session: Any = None
         self.config: Any = None
         self.args: argparse.Namespace = argparse.Namespace()
