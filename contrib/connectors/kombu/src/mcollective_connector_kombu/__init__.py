@@ -1,0 +1,39 @@
+"""mcollective's connector for kombu: RabbitMQ, Redis, or no broker at all.
+
+Features
+========
+* Broadcast requests to the nodes hosting an agent (a topic exchange per collective),
+  direct requests to named nodes (a direct exchange per collective), replies to a
+  private queue per client process (DESIGN §5).
+* Brokers: RabbitMQ (``amqp://``, ``amqps://``, ``pyamqp://``), Redis (``redis://``,
+  ``rediss://``), the embedded filesystem broker (``filesystem://``, the default: no
+  server to install) and ``memory://`` (one process, for tests).
+* One process can host many node identities; every message says which one it is for.
+* Queues of nodes and clients that stop are removed (AMQP: exclusive/auto-delete with
+  an ``x-expires`` backstop; filesystem: by the janitor, even after ``kill -9``).
+* Request TTL as per-message expiration on AMQP; elsewhere nodes drop stale requests.
+
+Connection string
+=================
+``plugin.kombu.url``:
+
+* ``filesystem://`` (default): the embedded broker in ``<statedir>/broker``;
+  ``filesystem:///absolute/path`` puts it elsewhere (all participants must agree);
+* ``amqp://user:password@host:5672/vhost`` (``amqps://`` for TLS);
+* ``redis://[:password@]host:6379/db`` (``rediss://`` for TLS);
+* ``memory://``: in-process only.
+
+Options
+=======
+``plugin.kombu.polling_interval`` (seconds; default per transport: filesystem 0.1,
+memory 0.01, redis 0.25), ``plugin.kombu.heartbeat`` (AMQP, default 30, 0 disables),
+``plugin.kombu.queue_expires`` (AMQP ``x-expires`` backstop, default 300),
+``plugin.kombu.janitor_interval`` (filesystem, default 5). Core keys used:
+``connection_timeout`` (default 10 s) and ``publish_timeout``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,691 @@
+"""The kombu connector: mcollective's three messaging patterns on any kombu transport.
+
+Two connections per process, because py-amqp dispatches deliveries re-entrantly from
+inside a publish on the connection that consumes (lost replies at scale):
+
+* the **consuming** connection belongs to one background thread, which runs a
+  ``drain_events`` loop with a short timeout (so that :meth:`close` stops it promptly),
+  sends heartbeats, and performs every declare/bind/unbind/delete. Calls made from other
+  threads after :meth:`start` are handed to that thread and waited for;
+* the **publishing** connection is shared by all threads under a lock. Virtual
+  transports route by exchange type known in-process, so the publisher declares every
+  exchange it publishes to.
+
+Subscriptions are kept as *desired state* (identity -> collectives and agents, plus the
+reply queue) and applied as a difference against what is bound, so calling
+:meth:`subscribe_node` again (reload) binds new agents and unbinds removed ones, and a
+reconnect simply applies everything again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import kombu
+from kombu import Consumer, Producer, Queue
+
+from mcollective.connector import Connector, MessageHandler
+from mcollective.errors import ConnectionFailed
+from mcollective_connector_kombu import topology
+from mcollective_connector_kombu.options import KombuOptions
+from mcollective_connector_kombu.topology import ExchangeSpec, QueuePolicy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Longest the consumer thread blocks in drain_events: bounds how long close() and a
+#: subscription change made from another thread wait for it.
+DRAIN_TIMEOUT = 0.1
+#: How long a subscription change made from another thread may wait for the consumer
+#: thread (it may be reconnecting).
+OPERATION_TIMEOUT = 30.0
+#: Seconds between heartbeat/keep-alive work on the publishing connection.
+MAINTENANCE_INTERVAL = 1.0
+#: Longest wait between reconnection attempts of the consumer.
+MAX_BACKOFF = 5.0
+
+_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class NodeSubscription:
+    collectives: tuple[str, ...]
+    agents: frozenset[str]
+
+
+class KombuConnector(Connector):
+    """A :class:`mcollective.connector.Connector` over kombu (see module docstring)."""
+
+    def __init__(self, options: KombuOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.policy = QueuePolicy(options.broker.family, options.queue_expires)
+        self.stats = {"published": 0, "publish_errors": 0, "received": 0,
+                      "handler_errors": 0, "reconnects": 0}
+        self._stats_lock = threading.Lock()
+        # Desired state, guarded by _state_lock.
+        self._state_lock = threading.RLock()
+        self._desired: dict[str, NodeSubscription] = {}
+        self._reply_queue: str | None = None
+        # Consuming side, touched only by whoever runs consumer operations (see _on_consumer).
+        self._conn: kombu.Connection | None = None
+        self._channel: Any = None
+        self._bound: dict[str, dict[str, set[str]]] = {}  # identity -> collective -> agents
+        self._consumers: dict[str, Consumer] = {}  # queue -> consumer
+        self._declared: set[str] = set()  # exchanges declared on the consuming channel
+        self._reply_declared = False
+        self._broken = False  # the consuming connection needs rebuilding
+        # Publishing side, guarded by _pub_lock.
+        self._pub_lock = threading.Lock()
+        self._pub_conn: kombu.Connection | None = None
+        self._producer: Producer | None = None
+        self._pub_declared: set[str] = set()
+        self._pub_broken = False
+        # Consumer thread.
+        self._on_message: MessageHandler | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._ops: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
+        self._closed = False
+
+    # --- Connector API ---------------------------------------------------------------
+
+    def connect(self, *, timeout: float | None = None) -> None:
+        """Open the consuming and publishing connections, or raise ConnectionFailed
+        (naming the URL, password masked) once ``timeout`` seconds have passed."""
+        if self._closed:
+            raise ConnectionFailed("this connector was closed; create a new one")
+        if self._conn is not None:
+            return
+        timeout = self.options.connect_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        conn = self._open(deadline, role="consumer")
+        try:
+            pub = self._open(deadline, role="publisher")
+        except BaseException:
+            _release(conn)
+            raise
+        with self._state_lock:
+            self._conn, self._channel = conn, conn.channel()
+        with self._pub_lock:
+            self._pub_conn = pub
+            self._producer = Producer(pub.channel(), auto_declare=False)
+        log.info("connected to %s", self.options.broker.display)
+
+    def subscribe_node(self, identity: str, collectives: Iterable[str],
+                       agents: Iterable[str]) -> None:
+        wanted = NodeSubscription(tuple(dict.fromkeys(collectives)), frozenset(agents))
+        self._change_node(identity, wanted if wanted.collectives else None)
+
+    def unsubscribe_node(self, identity: str) -> None:
+        self._change_node(identity, None)
+
+    def subscribe_replies(self) -> str:
+        def op() -> str:
+            if self._reply_queue is None:
+                self._reply_queue = topology.reply_queue(self.options.main_collective,
+                                                         self.options.identity)
+            try:
+                self._ensure_reply_queue()
+            except self._recoverable_errors():
+                self._broken = True  # declared again when the connection is back
+            self._repair_if_not_started()
+            return self._reply_queue
+
+        return self._on_consumer(op)
+
+    def start(self, on_message: MessageHandler) -> None:
+        with self._state_lock:
+            if self._conn is None:
+                raise RuntimeError("connect() first")
+            if self._thread is not None:
+                raise RuntimeError("already started")
+            self._on_message = on_message
+            # Consume only from now on: until then requests wait in the broker, where
+            # their TTL applies, rather than in this process's socket buffers.
+            try:
+                self._consume_all()
+            except self._recoverable_errors():
+                self._broken = True  # the consumer thread reconnects and consumes
+            self._thread = threading.Thread(target=self._run, name="mco-kombu-consumer",
+                                            daemon=True)
+            self._thread.start()
+
+    def publish_request(self, body: bytes, *, collective: str, agent: str, ttl: int,
+                        targets: Sequence[str] | None = None) -> None:
+        if targets is None:
+            self._publish(topology.broadcast_exchange(collective),
+                          [topology.agent_key(agent)], body, ttl)
+        elif targets:
+            self._publish(topology.directed_exchange(collective), list(targets), body, ttl)
+
+    def publish_reply(self, body: bytes, reply_to: str, *, ttl: int) -> None:
+        self._publish(None, [reply_to], body, ttl)
+
+    def close(self) -> None:
+        """Stop the consumer thread, delete this process's queues, disconnect."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping.set()
+            thread = self._thread
+        if thread is not None and thread is threading.current_thread():
+            # Called from on_message: finish from another thread once this one is out.
+            threading.Thread(target=self._finish_close, args=(thread,),
+                             name="mco-kombu-close", daemon=True).start()
+            return
+        self._finish_close(thread)
+
+    def describe(self) -> dict[str, Any]:
+        with self._state_lock:
+            nodes = {identity: {"collectives": list(sub.collectives),
+                                "agents": sorted(sub.agents)}
+                     for identity, sub in self._desired.items()}
+            reply = self._reply_queue
+        info: dict[str, Any] = {
+            "connector": "kombu",
+            "url": self.options.broker.display,
+            "transport": self.options.broker.family,
+            "connected": self._conn is not None and not self._closed,
+            "consuming": self._thread is not None and self._thread.is_alive(),
+            "reply_queue": reply,
+            "nodes": nodes,
+            "stats": dict(self.stats),
+        }
+        consuming = getattr(getattr(self._conn, "transport", None), "broker", None)
+        publishing = getattr(getattr(self._pub_conn, "transport", None), "broker", None)
+        if consuming is not None and publishing is not None:
+            info["filesystem"] = {
+                "root": consuming.root,
+                # Published to a queue that no longer exists.
+                "dropped": publishing.stats["dropped"],
+                "swept_queues": consuming.stats["swept_queues"],
+                "swept_sessions": consuming.stats["swept_sessions"],
+            }
+        return info
+
+    # --- connections --------------------------------------------------------------
+
+    def _open(self, deadline: float, *, role: str) -> kombu.Connection:
+        """Connect, retrying until ``deadline``; each attempt is bounded by the time
+        left, so this never blocks past it."""
+        last: BaseException | None = None
+        delay = 0.1
+        while True:
+            remaining = deadline - time.monotonic()
+            conn = self._new_connection(max(remaining, 0.05), role=role)
+            try:
+                # One attempt (kombu's connect() sleeps 2 s and retries once); the
+                # retrying is ours, bounded by the deadline.
+                conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+                return conn
+            except Exception as exc:  # every transport has its own error classes
+                last = exc
+                _release(conn)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.wait(min(delay, remaining)):
+                break
+            delay = min(delay * 2, 1.0)
+        reason = f"{type(last).__name__}: {last}" if last else "timed out"
+        raise ConnectionFailed(
+            f"cannot connect to {self.options.broker.display}: {reason}") from last
+
+    def _new_connection(self, timeout: float, *, role: str) -> kombu.Connection:
+        opts, broker = self.options, self.options.broker
+        if broker.family == "filesystem":
+            from mcollective_connector_kombu.fstransport import Transport as FsTransport
+
+            return kombu.Connection(transport=FsTransport, transport_options={
+                "root": broker.root,
+                "polling_interval": opts.polling_interval,
+                # Publishers never wait in drain_events: they sweep nothing.
+                "janitor_interval": opts.janitor_interval if role == "consumer" else 0,
+            })
+        if broker.family == "memory":
+            from mcollective_connector_kombu.transports import MemoryTransport
+
+            return kombu.Connection(broker.url, transport=MemoryTransport,
+                                    transport_options={"polling_interval":
+                                                       opts.polling_interval})
+        if broker.family == "redis":
+            from mcollective_connector_kombu.transports import RedisTransport
+
+            ssl = broker.url.lower().startswith("rediss://") or None
+            return kombu.Connection(broker.url, transport=RedisTransport, ssl=ssl,
+                                    connect_timeout=timeout, transport_options={
+                "polling_interval": opts.polling_interval,
+                # One list per queue instead of four: one BRPOP key per queue.
+                "priority_steps": [0],
+                "socket_connect_timeout": timeout,
+                # A publish or command stuck on a dead server fails instead of hanging;
+                # must exceed the BRPOP timeout.
+                "socket_timeout": max(5.0, 2 * opts.publish_timeout,
+                                      (opts.polling_interval or 0) + 2),
+            })
+        return kombu.Connection(broker.url, connect_timeout=timeout,
+                                heartbeat=opts.heartbeat, transport_options={
+            "write_timeout": max(5.0, 2 * opts.publish_timeout),
+            "read_timeout": max(5.0, 2 * opts.publish_timeout),
+        })
+
+    def _recoverable_errors(self) -> tuple[type[BaseException], ...]:
+        conn = self._conn or self._pub_conn
+        errors: tuple[type[BaseException], ...] = (OSError, ConnectionError)
+        if conn is not None:
+            errors += tuple(conn.connection_errors)
+        return errors
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[key] = self.stats.get(key, 0) + n
+
+    # --- running things on the consuming connection ----------------------------------
+
+    def _on_consumer(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` where the consuming connection may be used: right here before
+        start() (or on the consumer thread itself), else on the consumer thread."""
+        with self._state_lock:
+            if self._closed:
+                raise ConnectionFailed("the connector is closed")
+            if self._conn is None:
+                raise ConnectionFailed("not connected; call connect() first")
+            thread = self._thread
+            if (thread is None or thread is threading.current_thread()
+                    or not thread.is_alive()):
+                return fn()
+            future: Future[T] = Future()
+            self._ops.append((fn, future))
+        self._wake_consumer()
+        try:
+            return future.result(timeout=OPERATION_TIMEOUT)
+        except TimeoutError:
+            raise ConnectionFailed(
+                f"the consumer of {self.options.broker.display} did not respond within "
+                f"{OPERATION_TIMEOUT:g}s (reconnecting?)") from None
+
+    def _wake_consumer(self) -> None:
+        wake = getattr(getattr(self._conn, "transport", None), "wake", None)
+        if wake is not None:
+            wake()
+
+    def _run_ops(self) -> None:
+        while True:
+            with self._state_lock:
+                if not self._ops:
+                    return
+                fn, future = self._ops.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    # --- subscriptions --------------------------------------------------------------
+
+    def _change_node(self, identity: str, wanted: NodeSubscription | None) -> None:
+        def op() -> None:
+            previous = self._desired.get(identity)
+            self._set_desired(identity, wanted)
+            refused: Exception | None = None
+            try:
+                self._apply_node(identity)
+            except self._recoverable_errors() as exc:
+                # Kept as desired: applied when the connection is back.
+                log.warning("broker unreachable while subscribing %s (%s); will retry "
+                            "after reconnecting", identity, exc)
+                self._broken = True
+            except Exception as exc:
+                refused = exc
+                self._set_desired(identity, previous)
+                if self.policy.channel_dies_on_error:
+                    self._broken = True  # the rebuild applies the previous state
+                else:
+                    with contextlib.suppress(Exception):
+                        self._apply_node(identity)
+            self._repair_if_not_started()
+            if refused is not None:
+                raise ConnectionFailed(
+                    f"{self.options.broker.display} refused the subscriptions of "
+                    f"{identity}: {type(refused).__name__}: {refused}") from refused
+
+        self._on_consumer(op)
+
+    def _repair_if_not_started(self) -> None:
+        """Before start() nobody else would rebuild a broken consuming connection:
+        do it now, and let the caller see ConnectionFailed if the broker is gone."""
+        if self._broken and self._thread is None:
+            self._rebuild(time.monotonic() + self.options.connect_timeout)
+
+    def _set_desired(self, identity: str, wanted: NodeSubscription | None) -> None:
+        with self._state_lock:
+            if wanted is None:
+                self._desired.pop(identity, None)
+            else:
+                self._desired[identity] = wanted
+
+    def _apply_node(self, identity: str) -> None:
+        """Make what is bound for ``identity`` match what is desired."""
+        with self._state_lock:
+            wanted = self._desired.get(identity)
+        have = self._bound.setdefault(identity, {})
+        collectives = wanted.collectives if wanted else ()
+        agents = wanted.agents if wanted else frozenset()
+        for collective in [c for c in have if c not in collectives]:
+            self._drop_node_queue(identity, collective, have[collective])
+            del have[collective]
+        for collective in collectives:
+            queue = topology.node_queue(collective, identity)
+            broadcast = topology.broadcast_exchange(collective)
+            if collective not in have:
+                directed = topology.directed_exchange(collective)
+                self._declare(broadcast)
+                self._declare(directed)
+                self.policy.declare_node_queue(self._channel, queue)
+                self._channel.queue_bind(queue=queue, exchange=directed.name,
+                                         routing_key=identity)
+                have[collective] = set()
+            bound = have[collective]
+            for agent in sorted(bound - agents):
+                self._channel.queue_unbind(queue=queue, exchange=broadcast.name,
+                                           routing_key=topology.agent_key(agent))
+                bound.discard(agent)
+            for agent in sorted(agents - bound):
+                self._channel.queue_bind(queue=queue, exchange=broadcast.name,
+                                         routing_key=topology.agent_key(agent))
+                bound.add(agent)
+            if self._on_message is not None and queue not in self._consumers:
+                self._consume(queue, identity)
+        if not have:
+            self._bound.pop(identity, None)
+
+    def _drop_node_queue(self, identity: str, collective: str, agents: set[str]) -> None:
+        queue = topology.node_queue(collective, identity)
+        self._cancel(queue)
+        if not self.policy.is_amqp:
+            # Virtual transports keep routing tables the publisher reads: empty them
+            # before the queue goes (AMQP brokers drop a queue's bindings with it).
+            broadcast = topology.broadcast_exchange(collective).name
+            for agent in sorted(agents):
+                self._channel.queue_unbind(queue=queue, exchange=broadcast,
+                                           routing_key=topology.agent_key(agent))
+            self._channel.queue_unbind(queue=queue,
+                                       exchange=topology.directed_exchange(collective).name,
+                                       routing_key=identity)
+        self._channel.queue_delete(queue=queue)
+
+    def _ensure_reply_queue(self) -> None:
+        if self._reply_queue is None:
+            return
+        if not self._reply_declared:
+            self.policy.declare_reply_queue(self._channel, self._reply_queue)
+            self._reply_declared = True
+        if self._on_message is not None and self._reply_queue not in self._consumers:
+            self._consume(self._reply_queue, None)
+
+    def _consume_all(self) -> None:
+        """Start consuming every declared queue that is not consumed yet."""
+        self._ensure_reply_queue()
+        for identity, collectives in self._bound.items():
+            for collective in collectives:
+                queue = topology.node_queue(collective, identity)
+                if queue not in self._consumers:
+                    self._consume(queue, identity)
+
+    def _declare(self, exchange: ExchangeSpec) -> None:
+        if exchange.name not in self._declared:
+            topology.declare_exchange(self._channel, exchange)
+            self._declared.add(exchange.name)
+
+    def _consume(self, queue: str, identity: str | None) -> None:
+        consumer = Consumer(self._channel, queues=[Queue(queue, no_declare=True)],
+                            no_ack=True, auto_declare=False,
+                            on_message=functools.partial(self._handle, identity))
+        consumer.consume()
+        self._consumers[queue] = consumer
+
+    def _cancel(self, queue: str) -> None:
+        consumer = self._consumers.pop(queue, None)
+        if consumer is not None:
+            consumer.cancel()
+
+    def _handle(self, identity: str | None, message: Any) -> None:
+        self._count("received")
+        handler = self._on_message
+        if handler is None:
+            return
+        body = message.body
+        if isinstance(body, str):
+            body = body.encode()
+        try:
+            handler(bytes(body), identity)
+        except Exception:
+            self._count("handler_errors")
+            log.exception("message handler failed for a message to %s",
+                          identity or "the reply queue")
+
+    # --- the consumer thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        while not self._stopping.is_set():
+            try:
+                self._run_ops()
+                if self._broken:
+                    self._rebuild(None)
+                    continue
+                conn = self._conn
+                assert conn is not None
+                try:
+                    conn.drain_events(timeout=DRAIN_TIMEOUT)
+                except TimeoutError:
+                    pass
+                if self.policy.is_amqp:
+                    conn.heartbeat_check()
+                now = time.monotonic()
+                if now >= next_maintenance:
+                    next_maintenance = now + MAINTENANCE_INTERVAL
+                    self._maintain_publisher()
+            except Exception as exc:
+                if self._stopping.is_set():
+                    break
+                log.warning("connection to %s failed: %s: %s; reconnecting",
+                            self.options.broker.display, type(exc).__name__, exc)
+                self._broken = True
+        self._fail_pending_ops()
+
+    def _rebuild(self, deadline: float | None) -> None:
+        """Reconnect the consuming side and declare every subscription again.
+
+        ``deadline`` None: keep trying (with backoff) until it works or close() is
+        called; otherwise raise ConnectionFailed once it passes.
+        """
+        delay = 0.1
+        old = self._conn
+        self._consumers.clear()
+        self._bound.clear()
+        self._declared.clear()
+        self._reply_declared = False
+        if old is not None:
+            _release(old)
+        while not self._stopping.is_set():
+            attempt_deadline = (time.monotonic() + self.options.connect_timeout
+                                if deadline is None else deadline)
+            try:
+                conn = self._open(attempt_deadline, role="consumer")
+                with self._state_lock:
+                    self._conn, self._channel = conn, conn.channel()
+                self._restore()
+                self._broken = False
+                self._count("reconnects")
+                log.info("reconnected to %s", self.options.broker.display)
+                return
+            except Exception as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ConnectionFailed(
+                        f"cannot reconnect to {self.options.broker.display}: {exc}"
+                    ) from exc
+                log.warning("reconnecting to %s failed: %s", self.options.broker.display,
+                            exc)
+                self._consumers.clear()
+                self._bound.clear()
+                self._declared.clear()
+                self._reply_declared = False
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    def _restore(self) -> None:
+        """Declare the reply queue and every node subscription on a new connection. A
+        subscription the broker now refuses is dropped (and logged) rather than retried
+        forever; connection errors propagate, to be retried."""
+        self._ensure_reply_queue()
+        with self._state_lock:
+            identities = list(self._desired)
+        for identity in identities:
+            try:
+                self._apply_node(identity)
+            except self._recoverable_errors():
+                raise
+            except Exception as exc:
+                log.error("%s refused the subscriptions of %s after reconnecting (%s); "
+                          "dropped them", self.options.broker.display, identity, exc)
+                self._set_desired(identity, None)
+                self._bound.pop(identity, None)
+                if self.policy.channel_dies_on_error:
+                    raise
+
+    def _fail_pending_ops(self) -> None:
+        with self._state_lock:
+            ops, self._ops = list(self._ops), deque()
+        for _, future in ops:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(ConnectionFailed("the connector is closed"))
+
+    def _finish_close(self, thread: threading.Thread | None) -> None:
+        if thread is not None:
+            thread.join(timeout=max(5.0, 20 * DRAIN_TIMEOUT))
+            if thread.is_alive():
+                log.warning("the consumer thread did not stop; closing anyway")
+        self._fail_pending_ops()
+        stopped = thread is None or not thread.is_alive()
+        if self._conn is not None and stopped and not self._broken:
+            try:
+                for queue in list(self._consumers):
+                    self._cancel(queue)
+                for identity, collectives in list(self._bound.items()):
+                    for collective, agents in list(collectives.items()):
+                        self._drop_node_queue(identity, collective, agents)
+                if self._reply_declared and self._reply_queue is not None:
+                    self._channel.queue_delete(queue=self._reply_queue)
+            except Exception as exc:
+                log.debug("could not remove queues while closing: %s", exc)
+        self._bound.clear()
+        self._consumers.clear()
+        with self._state_lock:
+            conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            _release(conn)
+        with self._pub_lock:
+            if self._pub_conn is not None:
+                _release(self._pub_conn)
+            self._pub_conn = self._producer = None
+        log.debug("closed connection to %s", self.options.broker.display)
+
+    # --- publishing -----------------------------------------------------------------
+
+    def _publish(self, exchange: ExchangeSpec | None, routing_keys: list[str], body: bytes,
+                 ttl: int) -> None:
+        expiration = self.policy.expiration(ttl)
+        with self._pub_lock:
+            if self._closed or self._pub_conn is None:
+                self._count("publish_errors", len(routing_keys))
+                raise ConnectionFailed("not connected" if not self._closed
+                                       else "the connector is closed")
+            for key in routing_keys:
+                self._publish_one(exchange, key, body, expiration)
+
+    def _publish_one(self, exchange: ExchangeSpec | None, key: str, body: bytes,
+                     expiration: float | None) -> None:
+        """Publish once; on failure reconnect the publisher and try once more."""
+        for attempt in (1, 2):
+            try:
+                if self._pub_broken:
+                    self._reconnect_publisher()
+                assert self._producer is not None
+                if exchange is not None and exchange.name not in self._pub_declared:
+                    topology.declare_exchange(self._producer.channel, exchange)
+                    self._pub_declared.add(exchange.name)
+                self._producer.publish(
+                    body, exchange=exchange.name if exchange else "", routing_key=key,
+                    content_type=_CONTENT_TYPE, content_encoding="binary",
+                    delivery_mode=1, expiration=expiration, retry=False)
+                self._count("published")
+                return
+            except ConnectionFailed:
+                self._count("publish_errors")
+                raise
+            except Exception as exc:
+                self._pub_broken = True
+                if attempt == 2:
+                    self._count("publish_errors")
+                    raise ConnectionFailed(
+                        f"cannot publish to {self.options.broker.display}: "
+                        f"{type(exc).__name__}: {exc}") from exc
+                log.info("publishing to %s failed (%s); reconnecting the publisher",
+                         self.options.broker.display, exc)
+
+    def _reconnect_publisher(self) -> None:
+        """Called with _pub_lock held."""
+        if self._pub_conn is not None:
+            _release(self._pub_conn)
+        self._pub_conn = self._producer = None
+        self._pub_declared.clear()
+        deadline = time.monotonic() + max(self.options.publish_timeout, 0.5)
+        conn = self._open(deadline, role="publisher")
+        self._pub_conn = conn
+        self._producer = Producer(conn.channel(), auto_declare=False)
+        self._pub_broken = False
+        self._count("reconnects")
+
+    def _maintain_publisher(self) -> None:
+        """Keep an idle AMQP publishing connection alive: read what the broker sent
+        (its heartbeats, a connection.close) and send ours."""
+        if not self.policy.is_amqp or not self.options.heartbeat:
+            return
+        if not self._pub_lock.acquire(blocking=False):
+            return  # someone is publishing: that is traffic enough
+        try:
+            conn = self._pub_conn
+            if conn is None or self._pub_broken:
+                return
+            try:
+                with contextlib.suppress(TimeoutError):
+                    conn.drain_events(timeout=0)
+                conn.heartbeat_check()
+            except Exception as exc:
+                log.info("publishing connection to %s lost (%s); will reconnect",
+                         self.options.broker.display, exc)
+                self._pub_broken = True
+        finally:
+            self._pub_lock.release()
+
+
+def _release(conn: kombu.Connection) -> None:
+    """Close a connection, never raising: it may already be dead."""
+    try:
+        conn.release()
+    except Exception as exc:
+        log.debug("error while closing connection: %s", exc)
+        with contextlib.suppress(Exception):
+            conn.collect()
