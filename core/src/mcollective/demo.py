@@ -60,8 +60,8 @@ def main() -> int:
                 print(f"$ mco {shlex.join(args)}", flush=True)
                 t0 = time.monotonic()
                 proc = collective.mco(*args)
+                sys.stdout.write(proc.stderr)  # the discovery line comes first
                 sys.stdout.write(proc.stdout)
-                sys.stdout.write(proc.stderr)
                 print(f"  (exit code {proc.returncode}, {time.monotonic() - t0:.2f}s)",
                       flush=True)
                 failures += proc.returncode != 0
