@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-if sys.version_info < (3, 11):
+if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
     sys.exit(f"mcollective needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
 

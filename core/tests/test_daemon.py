@@ -48,7 +48,7 @@ def test_status_codes() -> None:
 
 
 def test_server_validates_even_when_client_does_not() -> None:
-    with collective("n1") as (daemons, session):
+    with collective("n1") as (_, session):
         def raw(action: str, data: dict) -> tuple[int, str]:  # type: ignore[type-arg]
             c = client(session)
             c._ddl = None  # a client without the DDL sends whatever it is given
@@ -91,7 +91,7 @@ def test_timeout_replies_status_1_and_others_keep_being_served() -> None:
 
 
 def test_bounded_worker_pool_frees_slot_on_timeout() -> None:
-    with collective("n1", extra="worker_threads = 1\n") as (daemons, session):
+    with collective("n1", extra="worker_threads = 1\n") as (_, session):
         Worker.started.clear()
         slow = client(session, timeout=5)
         thread = threading.Thread(target=lambda: slow.call("sleep", seconds=30))
@@ -203,7 +203,7 @@ def test_reload_changes_agents_and_collectives() -> None:
 
 
 def test_rpcutil_on_a_node() -> None:
-    with collective("n1", facts={"n1": {"os": {"family": "Debian"}}}) as (daemons, session):
+    with collective("n1", facts={"n1": {"os": {"family": "Debian"}}}) as (_, session):
         rpcutil = client(session, "rpcutil")
         inv = rpcutil.call("inventory")[0].data
         assert inv["agents"] == ["discovery", "rpcutil", "worker"]

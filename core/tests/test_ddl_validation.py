@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mcollective import hookimpl
 from mcollective.ddl import ActionDDL, AgentDDL, action_ddl, input_item, load_agent_ddl
 from mcollective.errors import DDLValidationError, PluginLoadError, ValidatorError

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from mcollective import validators as v
 from mcollective.errors import ValidatorError
 from mcollective.plugins import installed_names, make_plugin_manager
