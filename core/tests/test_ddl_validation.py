@@ -15,11 +15,9 @@ from mcollective.errors import DDLValidationError, PluginLoadError, ValidatorErr
 from mcollective.plugins import make_plugin_manager
 from mcollective.validators import plugin_resolver
 
+# The compatibility corpus, vendored byte for byte (see its README for provenance).
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT.parent / "shared" / "data" / "choria-ddl"
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"Choria DDL corpus not found at {CORPUS}"
-)
+CORPUS = REPO_ROOT / "tests" / "data" / "choria-ddl"
 
 
 def agent(name: str) -> AgentDDL:
