@@ -1,1 +1,0 @@
-pytest_plugins = ["mcollective.testing.pytest_plugin"]
