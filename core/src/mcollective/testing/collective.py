@@ -129,7 +129,10 @@ class LocalCollective:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["MCOLLECTIVE_STATEDIR"] = str(self.root / "state")
+        # Each node configures its own statedir; XDG_STATE_HOME only moves the default
+        # (MCOLLECTIVE_STATEDIR would override every node's statedir key).
+        env.pop("MCOLLECTIVE_STATEDIR", None)
+        env["XDG_STATE_HOME"] = str(self.root / "state")
         env.pop("MCOLLECTIVE_EXTRA_OPTS", None)
         env["PYTHONUNBUFFERED"] = "1"
         return env

@@ -30,6 +30,16 @@ def local_collective(tmp_path: Path) -> Iterator[LocalCollective]:
 
 
 @pytest.fixture
+def choria_corpus(request: pytest.FixtureRequest) -> Path:
+    """The Choria agent DDL corpus vendored in this repository (tests/data/choria-ddl),
+    for compatibility tests; skipped outside a checkout."""
+    path = request.config.rootpath / "tests" / "data" / "choria-ddl"
+    if not path.is_dir():
+        pytest.skip(f"Choria DDL corpus not found at {path} (not a source checkout)")
+    return path
+
+
+@pytest.fixture
 def amqp_url() -> str:
     return require_broker("amqp")
 
@@ -37,3 +47,28 @@ def amqp_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return require_broker("redis")
+
+
+@pytest.fixture(scope="session")
+def sqs_url() -> Iterator[str]:
+    """An ``sqs://`` URL: ``MCO_TEST_SQS_URL`` if set, else a moto server started for
+    this session (stopped at its end). Skips, or fails with ``MCO_REQUIRE_BROKERS=1``,
+    when moto is not installed."""
+    import os
+
+    from mcollective.testing.brokers import SQS_ENV, MotoServer, brokers_required, moto_available
+
+    if os.environ.get(SQS_ENV):
+        yield os.environ[SQS_ENV]
+        return
+    problem = moto_available()
+    if problem:
+        if brokers_required():
+            pytest.fail(f"MCO_REQUIRE_BROKERS=1 but {problem}")
+        pytest.skip(problem)
+    server = MotoServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

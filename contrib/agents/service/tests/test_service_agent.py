@@ -1,0 +1,89 @@
+"""The service agent on this node: real systemctl calls where systemd runs, and the
+clear refusal where it does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcollective.errors import DDLValidationError, ValidatorError
+from mcollective_agent_service.systemd import (
+    UnitState,
+    control_command,
+    parse_show,
+    show_command,
+    systemd_running,
+)
+from mcollective_agent_service.validator import service_name
+
+needs_systemd = pytest.mark.skipif(not systemd_running(), reason="systemd is not running")
+without_systemd = pytest.mark.skipif(systemd_running(), reason="systemd is running here")
+
+
+@without_systemd
+@pytest.mark.parametrize("action", ["status", "start", "stop", "restart"])
+def test_every_action_refuses_clearly_without_systemd(make_agent, call, action) -> None:
+    reply = call(make_agent(), action, service="cron")
+    assert reply.statuscode == 1
+    assert "systemd is not running on this node" in reply.statusmsg
+    assert "/run/systemd/system" in reply.statusmsg
+    assert reply["status"] == "unknown"
+
+
+@needs_systemd
+def test_status_of_a_core_unit(make_agent, call) -> None:
+    reply = call(make_agent(), "status", service="systemd-journald")
+    assert reply.statuscode == 0, reply.statusmsg
+    assert reply["status"] == "running"
+
+
+@needs_systemd
+def test_unknown_unit(make_agent, call) -> None:
+    reply = call(make_agent(), "status", service="no-such-unit-for-mco-tests")
+    assert reply.statuscode == 1
+    assert "Could not find service" in reply.statusmsg
+
+
+@needs_systemd
+def test_starting_a_running_service_fails_as_in_choria(make_agent, call) -> None:
+    reply = call(make_agent(), "start", service="systemd-journald")
+    assert reply.statuscode == 1
+    assert reply.statusmsg == "Could not start 'systemd-journald': Service is already running"
+    assert reply["status"] == "running"
+
+
+def test_parse_show() -> None:
+    state = parse_show("LoadState=loaded\nActiveState=active\nSubState=running\n")
+    assert state == UnitState("loaded", "active", "running")
+    assert state.exists and state.status == "running"
+    assert parse_show("LoadState=not-found\nActiveState=inactive\nSubState=dead").exists is False
+
+
+@pytest.mark.parametrize(("active", "status"), [
+    ("active", "running"), ("reloading", "running"), ("inactive", "stopped"),
+    ("failed", "stopped"), ("activating", "stopped"), ("deactivating", "stopped"),
+])
+def test_active_state_mapping(active: str, status: str) -> None:
+    assert UnitState("loaded", active, "").status == status
+
+
+def test_commands_never_take_names_for_options() -> None:
+    assert control_command("restart", "nginx") == ["systemctl", "restart", "--", "nginx"]
+    show = show_command("getty@tty1")
+    assert show[:2] == ["systemctl", "show"] and show[-2:] == ["--", "getty@tty1"]
+
+
+@pytest.mark.parametrize("name", ["nginx", "nginx.service", "getty@tty1.service",
+                                  "dev-disk-by\\x2dlabel.device", "php7.4-fpm", "a:b_c"])
+def test_service_name_accepts(name: str) -> None:
+    service_name(name)
+
+
+@pytest.mark.parametrize("name", ["", "-x", "--now", "a b", "a;b", "a/b", "$(id)", None])
+def test_service_name_refuses(name: object) -> None:
+    with pytest.raises(ValidatorError):
+        service_name(name)
+
+
+def test_the_ddl_applies_the_validator(make_agent, call) -> None:
+    with pytest.raises(DDLValidationError, match="'service'"):
+        call(make_agent(), "status", service="--all")
