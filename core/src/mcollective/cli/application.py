@@ -25,6 +25,16 @@ from mcollective.plugins import PluginManager
 log = logging.getLogger(__name__)
 
 
+def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Options may come anywhere, as users type them: ``mco rpc AGENT ACTION --dt 2
+    key=value`` (plain argparse stops collecting positionals at the first option)."""
+    has_subcommands = any(isinstance(a, argparse._SubParsersAction)
+                          for a in parser._actions)
+    if has_subcommands:
+        return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
+
+
 def _console(stream: Any) -> Console:
     """A console that never cuts lines short when output goes to a pipe or file."""
     tty = hasattr(stream, "isatty") and stream.isatty()
@@ -80,7 +90,7 @@ class Application:
 
     def run(self, argv: list[str]) -> int:
         parser = self.build_parser()
-        args = parser.parse_args([*argv, *options.extra_opts()])
+        args = parse_intermixed(parser, [*argv, *options.extra_opts()])
         self.args = args
         try:
             from mcollective.config import load_config
@@ -122,8 +132,11 @@ class Application:
             self._session = ClientSession(self.config, plugins=self.plugins)
         return self._session
 
-    def rpcclient(self, agent: str) -> Any:
-        """An RPCClient set up from the shared options of this run."""
+    def rpcclient(self, agent: str, *, stdin_discovery: bool = True) -> Any:
+        """An RPCClient set up from the shared options of this run (filters,
+        discovery, targeting). Filters are checked first, so a mistake is reported
+        before ``mco`` waits for a node list piped into it; ``stdin_discovery=False``
+        for applications that never address a node list (ping)."""
         from mcollective.client.rpc import RPCClient
 
         args = self.args
@@ -131,11 +144,23 @@ class Application:
             agent, session=self.session, collective=getattr(args, "target", None),
             timeout=getattr(args, "timeout", None),
             discovery_timeout=getattr(args, "discovery_timeout", None),
-            discovery_method=getattr(args, "discovery_method", None),
-            discovery_options=getattr(args, "discovery_options", []) or [],
-            ttl=getattr(args, "ttl", None),
+            discovery_window=getattr(args, "discovery_window", None),
+            ttl=getattr(args, "ttl", None), limit=getattr(args, "limit", None),
+            limit_seed=getattr(args, "limit_seed", None),
+            batch_size=getattr(args, "batch", None),
+            batch_sleep_time=getattr(args, "batch_sleep", None),
+            reply_to=getattr(args, "reply_to", None),
         )
         self.apply_filters(client)
+        method, discovery_options, piped = options.discovery_choice(
+            args, detect_stdin=stdin_discovery,
+            notify=lambda text: self.err.print(f"mco {self.name}: {text}", markup=False))
+        if method is not None:
+            client.discovery_method = method
+        if discovery_options:
+            client.discovery_options = discovery_options
+        if piped is not None:
+            client.stdin = piped
         return client
 
     def apply_filters(self, client: Any) -> None:
@@ -156,5 +181,6 @@ class Application:
     def discovery_line(self, client: Any, count: int) -> None:
         """MCollective's discovery line, on stderr so stdout stays parseable."""
         timeout = client.effective_discovery_timeout()
-        self.err.print(f"Discovering hosts using the {client.discovery_method} method for "
-                       f"{timeout:g} second(s) .... {count}", markup=False)
+        during = f" for {timeout:g} second(s)" if timeout else ""
+        self.err.print(f"Discovering hosts using the {client.discovery_method} method"
+                       f"{during} .... {count}", markup=False)

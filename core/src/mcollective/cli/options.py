@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
+from typing import Any
 
 
 def _positive_float(text: str) -> float:
@@ -17,6 +19,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _window(text: str) -> float:
+    value = _positive_float(text)
+    if value < 0.01:
+        raise argparse.ArgumentTypeError(f"must be at least 0.01 seconds, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -25,6 +34,23 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
+
+
+def _size(text: str) -> str:
+    """``N`` or ``N%`` with N > 0 (``--limit-nodes``, ``--batch``)."""
+    match = re.fullmatch(r"(\d+)(%?)", text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"expected N or N% with N > 0, got {text!r}")
+    if match.group(2) and int(match.group(1)) > 100:
+        raise argparse.ArgumentTypeError(f"a percentage cannot exceed 100%, got {text!r}")
+    return text.strip()
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def add_always(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +76,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                        help="discovery method (default: config default_discovery_method, mc)")
     group.add_argument("--do", "--disc-option", dest="discovery_options", action="append",
                        default=[], metavar="OPTION", help="option for the discovery method")
+    group.add_argument("--nodes", metavar="FILE",
+                       help="the nodes listed in FILE (text, JSON or YAML): same as "
+                            "--dm flatfile --do FILE")
+    group.add_argument("--discovery-window", dest="discovery_window", type=_window,
+                       metavar="SECONDS",
+                       help="mc discovery ends this long after the last reply (default: "
+                            "config discovery_window, 0.3)")
     group.add_argument("--connection-timeout", type=_positive_float, metavar="SECONDS",
                        help="give up connecting to the middleware after this long")
 
@@ -74,11 +107,72 @@ def add_rpc(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("RPC options")
     group.add_argument("--np", "--no-progress", dest="progress", action="store_false",
                        default=True, help="do not show a progress bar")
-    group.add_argument("-j", "--json", action="store_true", help="produce JSON output")
+    modes = group.add_mutually_exclusive_group()
+    modes.add_argument("-j", "--json", action="store_true",
+                       help="one JSON document: the array of results")
+    modes.add_argument("--jsonl", action="store_true",
+                       help="one JSON line per event (discovery, result, summaries, stats)")
+    modes.add_argument("--table", action="store_true",
+                       help="successful results as a table, one column per output")
+    modes.add_argument("--senders", action="store_true",
+                       help="only the names of the nodes that answered OK")
     group.add_argument("--display", choices=["ok", "failed", "all", "none"],
                        help="which results to show (default: the action's DDL display)")
+    add_targeting(parser)
+
+
+def add_targeting(parser: argparse.ArgumentParser) -> None:
+    """Which of the discovered nodes a request goes to, and how (reference §1.2, §11)."""
+    group = parser.add_argument_group("Targeting options")
+    group.add_argument("--limit-nodes", "--ln", "--limit", dest="limit", type=_size,
+                       metavar="COUNT", help="only N or N%% of the discovered nodes")
+    group.add_argument("-1", "--one", dest="limit", action="store_const", const="1",
+                       help="only one of the discovered nodes (--limit-nodes 1)")
+    group.add_argument("--limit-seed", type=_integer, metavar="NUMBER",
+                       help="seed for a repeatable random choice of --limit-nodes")
+    group.add_argument("--batch", dest="batch", type=_size, metavar="SIZE",
+                       help="send to N (or N%%) nodes at a time, waiting for each batch")
+    group.add_argument("--batch-sleep", dest="batch_sleep", type=_positive_float,
+                       metavar="SECONDS", help="pause between batches (default: config "
+                                               "default_batch_sleep_time, 1)")
+    group.add_argument("--reply-to", dest="reply_to", metavar="TARGET",
+                       help="send replies to TARGET (a reply queue) and do not wait for them")
 
 
 def extra_opts() -> list[str]:
     """``MCOLLECTIVE_EXTRA_OPTS``: default options added to every application."""
     return shlex.split(os.environ.get("MCOLLECTIVE_EXTRA_OPTS", ""))
+
+
+def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any = None,
+                     detect_stdin: bool = True) -> tuple[str | None, list[str], str | None]:
+    """The discovery method, its options and any piped node list, from the options.
+
+    ``--nodes FILE`` is ``--dm flatfile --do FILE`` (mixing it with another ``--dm`` is
+    an error). Without a method, a node list piped into ``mco`` selects the ``stdin``
+    method (see :func:`mcollective.discovery_methods.piped_stdin` for the care taken).
+    Returns ``(method or None for the configured default, options, stdin text)``.
+    """
+    from mcollective.errors import MCollectiveError
+
+    method = getattr(args, "discovery_method", None)
+    opts = list(getattr(args, "discovery_options", None) or [])
+    nodes = getattr(args, "nodes", None)
+    if nodes:
+        if method not in (None, "flatfile"):
+            raise MCollectiveError(f"--nodes means --dm flatfile; it cannot be combined "
+                                   f"with --dm {method}")
+        if opts:
+            raise MCollectiveError("--nodes FILE already names the node list; it cannot "
+                                   "be combined with --do")
+        if not os.access(nodes, os.R_OK):
+            raise MCollectiveError(f"--nodes: cannot read {nodes}")
+        return "flatfile", [nodes], None
+    if method is not None or not detect_stdin:
+        return method, opts, None
+    from mcollective.discovery_methods import piped_stdin
+
+    text = piped_stdin(stdin, notify=notify)
+    if text is not None:
+        return "stdin", opts, text
+    return None, opts, None

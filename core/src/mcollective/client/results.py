@@ -29,7 +29,12 @@ class Result:
 
 @dataclass
 class RPCStats:
-    """Counters of one call, as MCollective's ``RPC::Stats``."""
+    """Counters of one call, as MCollective's ``RPC::Stats``.
+
+    ``discovered_nodes`` are the nodes the request was meant for (after
+    ``--limit-nodes``); with ``--batch`` every batch adds to the same counters, and
+    ``blocktime`` (agent time) includes the sleeps between batches, as in MCollective.
+    """
 
     requestid: str = ""
     discovered_nodes: list[str] = field(default_factory=list)
@@ -44,8 +49,12 @@ class RPCStats:
     blocktime: float = 0.0
     totaltime: float = 0.0
     discovery_performed: bool = False
+    #: How many batches the request was sent in (1 without ``--batch``).
+    batches: int = 0
     aggregate_summary: list[Any] = field(default_factory=list)
     aggregate_failures: list[str] = field(default_factory=list)
+    #: Senders already counted: a node's second reply (a duplicate) is ignored.
+    seen: set[str] = field(default_factory=set, repr=False)
 
     @property
     def discovered(self) -> int:
@@ -103,4 +112,5 @@ class RPCStats:
             "publishtime": self.publishtime,
             "blocktime": self.blocktime,
             "totaltime": self.totaltime,
+            "batches": self.batches,
         }

@@ -4,30 +4,38 @@
 
     from mcollective.client import RPCClient
 
-    with RPCClient("rpcutil") as client:
+    with RPCClient("rpcutil", limit="50%", limit_seed=7, batch_size=2) as client:
         client.fact_filter("country=uk")
         for result in client.stream("get_fact", {"fact": "os.family"}):
             print(result.sender, result.data["value"])
         print(client.stats.noresponsefrom)
 
+Every command-line option of ``mco rpc`` has a constructor argument and an attribute
+here (``limit``/``limit_targets``, ``limit_seed``, ``limit_method``, ``batch_size``,
+``batch_sleep_time``, ``reply_to``, ``discovery_method``, ``discovery_options``,
+``discovery_timeout``, ``discovery_window``...). The rules are in ``docs/discovery.md``.
+
 Addressing follows MCollective (reference §3.5): after discovery a request goes *direct*
 (one message per node) when few nodes were found (``direct_addressing_threshold``), when
-the discovery method is not a broadcast, or when the filter names only literal
-identities (then discovery is skipped); otherwise one broadcast carries the filter. Direct
-requests still carry the full filter, so a node re-checks it rather than silently
-dropping filters the way the original did.
+the discovery method is not a broadcast, when the filter names only literal identities
+(then discovery is skipped), when the targets were limited, batched or given
+explicitly; otherwise one broadcast carries the filter. Direct requests carry the filter
+too, so a node re-checks it rather than silently dropping filters the way the original
+did; only the identity tests are left out, because the addressing itself is one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mcollective.client.results import Result, RPCStats
 from mcollective.client.session import ClientSession
+from mcollective.client.targets import LIMIT_METHODS, batches, limit_nodes, parse_size
 from mcollective.config import load_config
 from mcollective.discovery import DiscoveryRequest
 from mcollective.errors import MCollectiveError
@@ -36,12 +44,15 @@ if TYPE_CHECKING:
     from mcollective.config import Config
     from mcollective.ddl import ActionDDL, AgentDDL
     from mcollective.discovery import DiscoveryMethod
-    from mcollective.filters import Filter
+    from mcollective.filters import Expr, Filter
     from mcollective.plugins import PluginManager
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AGENT_TIMEOUT = 10.0
+_UNSET: Any = object()
+#: The pause between batches (a name of its own so tests can replace it).
+_sleep = time.sleep
 
 
 class RPCClient:
@@ -53,6 +64,10 @@ class RPCClient:
         collective: str | None = None, timeout: float | None = None,
         discovery_timeout: float | None = None, discovery_method: str | None = None,
         discovery_options: Iterable[str] = (), ttl: int | None = None,
+        discovery_window: float | None = None, limit: int | str | None = None,
+        limit_seed: int | None = None, limit_method: str | None = None,
+        batch_size: int | str | None = None, batch_sleep_time: float | None = None,
+        reply_to: str | None = None, stdin: TextIO | str | None = None,
     ) -> None:
         self.agent = agent
         if session is not None:
@@ -65,20 +80,36 @@ class RPCClient:
         self.collective = collective or self.config.main_collective
         self.timeout = timeout
         self.discovery_timeout = discovery_timeout
-        self.discovery_method = discovery_method or self.config.default_discovery_method
-        self.discovery_options = list(discovery_options) or list(
+        self.discovery_window = discovery_window
+        self._requested_method = discovery_method or self.config.default_discovery_method
+        self._discovery_options = list(discovery_options) or list(
             self.config.default_discovery_options)
         self.ttl = ttl
+        #: Where the ``stdin`` discovery method reads (a stream, or text already read).
+        self.stdin = stdin
+        #: Send replies here instead of to this client, and do not wait for them.
+        self.reply_to = reply_to
+        self.limit_targets = limit
+        self.limit_seed = limit_seed
+        self.limit_method = limit_method
+        self.batch_size = batch_size if batch_size is not None else \
+            (self.config.default_batch_size or None)
+        self.batch_sleep_time = batch_sleep_time if batch_sleep_time is not None else \
+            self.config.default_batch_sleep_time
         self.stats = RPCStats()
         self._facts: list[str] = []
         self._classes: list[str] = []
         self._identities: list[str] = []
         self._agents: list[str] = []
-        self._compound: list[str] = []
+        self._compound: list[Expr] = []
         self._with: list[str] = []
+        self._data_timeout = 0.0
+        self._filter: Filter | None = None
         self._discovered: list[str] | None = None
-        self._ddl: AgentDDL | None | bool = False
+        self._supplied = False
+        self._ddl: AgentDDL | bool | None = False
         self._method: DiscoveryMethod | None = None
+        self._method_name: str | None = None
         self._validators: Any = None
 
     # --- lifecycle ----------------------------------------------------------------
@@ -93,6 +124,75 @@ class RPCClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # --- settings with validation -----------------------------------------------------
+
+    @property
+    def limit_targets(self) -> int | str | None:
+        """``--limit-nodes``: ``N`` or ``"N%"`` of the discovered nodes; ``None`` for all."""
+        return self._limit
+
+    @limit_targets.setter
+    def limit_targets(self, value: int | str | None) -> None:
+        self._limit = parse_size(value, "limit")
+
+    @property
+    def limit_method(self) -> str:
+        """``first`` (discovery order) or ``random``. Unless set here or by
+        ``rpclimitmethod`` in a config file, a ``limit_seed`` implies ``random`` (a seed
+        means nothing to ``first``); otherwise ``first``."""
+        if self._limit_method is not None:
+            return self._limit_method
+        if self.config.source("rpclimitmethod") is not None:
+            return str(self.config.rpclimitmethod)
+        return "random" if self.limit_seed is not None else str(self.config.rpclimitmethod)
+
+    @limit_method.setter
+    def limit_method(self, value: str | None) -> None:
+        if value is not None and value not in LIMIT_METHODS:
+            raise MCollectiveError(f"limit method must be first or random, got {value!r}")
+        self._limit_method = value
+
+    @property
+    def batch_size(self) -> int | str | None:
+        """``--batch``: send to ``N`` (or ``"N%"``) nodes at a time; ``None`` for all."""
+        return self._batch
+
+    @batch_size.setter
+    def batch_size(self, value: int | str | None) -> None:
+        self._batch = parse_size(value, "batch size")
+
+    @property
+    def batch_sleep_time(self) -> float:
+        """Seconds to sleep between batches (not after the last)."""
+        return self._batch_sleep
+
+    @batch_sleep_time.setter
+    def batch_sleep_time(self, value: float) -> None:
+        if value is None or float(value) < 0:
+            raise MCollectiveError(f"batch sleep time must be 0 or more, got {value!r}")
+        self._batch_sleep = float(value)
+
+    @property
+    def discovery_method(self) -> str:
+        """The method in use: as requested, or ``mc`` when ``-S`` forced it."""
+        return self._method_name or self._requested_method
+
+    @discovery_method.setter
+    def discovery_method(self, name: str) -> None:
+        self._requested_method = name
+        self._method = self._method_name = None
+        self._changed()
+
+    @property
+    def discovery_options(self) -> list[str]:
+        """``--do`` values for the discovery method (a copy; assign to change)."""
+        return list(self._discovery_options)
+
+    @discovery_options.setter
+    def discovery_options(self, options: Iterable[str]) -> None:
+        self._discovery_options = list(options)
+        self.reset()
+
     # --- DDL ------------------------------------------------------------------------
 
     @property
@@ -100,7 +200,8 @@ class RPCClient:
         """The agent's DDL from the locally installed agent plugin, if any."""
         if self._ddl is False:
             self._ddl = load_client_ddl(self.plugins, self.config, self.agent)
-        return self._ddl or None
+        ddl = self._ddl
+        return None if ddl is None or isinstance(ddl, bool) else ddl
 
     def action_ddl(self, action: str) -> ActionDDL | None:
         ddl = self.ddl
@@ -121,30 +222,37 @@ class RPCClient:
 
     def fact_filter(self, fact: str, value: str | None = None, operator: str = "==") -> None:
         """``fact_filter("country=uk")`` or ``fact_filter("country", "uk")``."""
-        text = fact if value is None else f"{fact}{operator}{value}"
         from mcollective.filters import parse_fact_filter
 
+        text = fact if value is None else f"{fact}{operator}{value}"
         parse_fact_filter(text)
         self._facts.append(text)
         self._changed()
 
     def class_filter(self, klass: str) -> None:
+        self._check_entry("class", klass)
         self._classes.append(klass)
         self._changed()
 
     def identity_filter(self, identity: str) -> None:
+        self._check_entry("identity", identity)
         self._identities.append(identity)
         self._changed()
 
     def agent_filter(self, agent: str) -> None:
+        self._check_entry("agent", agent)
         self._agents.append(agent)
         self._changed()
 
-    def compound_filter(self, expression: str) -> None:
+    def compound_filter(self, expression: str | Expr) -> None:
+        """``-S``: parsed, and its data-plugin functions checked against the local data
+        plugin DDLs, now — a mistake is reported before anything is sent."""
+        from mcollective.data import check_data_functions
         from mcollective.filters import parse_compound
 
-        parse_compound(expression)
-        self._compound.append(expression)
+        expr = parse_compound(expression) if isinstance(expression, str) else expression
+        self._data_timeout = check_data_functions([*self._compound, expr], self.plugins)
+        self._compound.append(expr)
         self._changed()
 
     def with_filter(self, words: str) -> None:
@@ -156,34 +264,47 @@ class RPCClient:
         self._changed()
 
     def reset_filter(self) -> None:
+        """Back to no filter (only this client's agent)."""
         self._facts, self._classes, self._identities = [], [], []
         self._agents, self._compound, self._with = [], [], []
+        self._data_timeout = 0.0
         self._changed()
 
     def reset(self) -> None:
         """Forget discovery results (the next call discovers again)."""
         self._discovered = None
+        self._supplied = False
 
     def _changed(self) -> None:
-        self._discovered = None
+        self._filter = None
+        self._method = self._method_name = None  # -S may force another method
+        self.reset()
+
+    @staticmethod
+    def _check_entry(kind: str, entry: str) -> None:
+        from mcollective.filters._values import name_entry
+
+        name_entry(kind, entry)
 
     @property
     def filter(self) -> Filter:
         """The effective filter: what was set plus this client's own agent."""
-        from mcollective.filters import Filter
+        if self._filter is None:
+            from mcollective.filters import Filter
 
-        agents = list(self._agents)
-        if self.agent not in agents:
-            agents.append(self.agent)
-        return Filter.build(facts=self._facts, classes=self._classes, agents=agents,
-                            identities=self._identities, compound=self._compound,
-                            with_=self._with)
+            agents = list(self._agents)
+            if self.agent not in agents:
+                agents.append(self.agent)
+            self._filter = Filter.build(
+                facts=self._facts, classes=self._classes, agents=agents,
+                identities=self._identities, compound=self._compound, with_=self._with)
+        return self._filter
 
     def literal_identities(self) -> list[str] | None:
         """The identities when the filter names nothing but literal identities (so
         discovery can be skipped), else ``None``. Agent filters other than this
         client's own agent need discovery."""
-        if any(a != self.agent for a in self._agents):
+        if any(a not in (self.agent, "mcollective") for a in self._agents):
             return None
         found = self.filter.literal_identities(ignore_agents=True)
         return list(found) if found is not None else None
@@ -192,144 +313,244 @@ class RPCClient:
 
     @property
     def method(self) -> DiscoveryMethod:
+        """The discovery method plugin. Compound (``-S``) filters need a method that
+        can evaluate them; when the chosen one cannot, ``mc`` is used, as in
+        MCollective (with a warning)."""
         if self._method is None:
-            self._method = self.plugins.create_discovery(self.discovery_method, self.config)
+            name = self._requested_method
+            method = self.plugins.create_discovery(name, self.config)
+            if self._compound and "compound" not in method.capabilities:
+                log.warning("-S compound filters cannot be evaluated by the %s discovery "
+                            "method; using mc", name)
+                name, method = "mc", self.plugins.create_discovery("mc", self.config)
+            self._method, self._method_name = method, name
         return self._method
 
     def effective_discovery_timeout(self) -> float:
+        """``--dt``, else ``discovery_timeout`` from the config, else the method's own;
+        broadcasts with ``-S`` data functions get those plugins' timeouts on top.
+        0 for methods that read a list."""
+        if not self.method.uses_timeout:
+            return 0.0
         if self.discovery_timeout is not None:
-            return self.discovery_timeout
-        if self.config.discovery_timeout is not None:
-            return self.config.discovery_timeout
-        return self.method.default_timeout
+            base = self.discovery_timeout
+        elif self.config.discovery_timeout is not None:
+            base = self.config.discovery_timeout
+        else:
+            base = self.method.default_timeout
+        return base + (self._data_timeout if self.method.broadcast else 0.0)
+
+    def effective_discovery_window(self) -> float:
+        """How long after the last discovery reply a broadcast discovery ends."""
+        if self.discovery_window is not None:
+            return self.discovery_window
+        return float(self.config.discovery_window)
 
     def discover(self, *, nodes: Iterable[str] | None = None) -> list[str]:
         """Identities of the matching nodes (cached until the filter changes).
 
-        ``nodes`` supplies the list directly and skips discovery.
+        ``nodes`` supplies the list directly: discovery is skipped and requests go to
+        exactly those nodes, directly.
         """
         if nodes is not None:
             self._discovered = list(dict.fromkeys(nodes))
+            self._supplied = True
             return list(self._discovered)
         if self._discovered is not None:
             return list(self._discovered)
-        literal = self.literal_identities() if self.method.broadcast else None
+        method = self.method
+        flt = self.filter
+        method.check_filter(flt, own_agent=self.agent, method=self.discovery_method)
+        literal = self.literal_identities() if method.broadcast else None
         if literal is not None:
             self._discovered = literal
             return list(literal)
-        flt = self.filter
-        self.session.connect()
         request = DiscoveryRequest(
             session=self.session, filter=flt, collective=self.collective,
-            timeout=self.effective_discovery_timeout(), window=self.config.discovery_window,
-            options=self.discovery_options,
+            timeout=self.effective_discovery_timeout(),
+            window=self.effective_discovery_window(), limit=self._discovery_limit(),
+            options=list(self.discovery_options), config=self.config,
+            own_agent=self.agent, stdin=self.stdin,
         )
-        self._discovered = self.method.discover(request)
+        self._discovered = list(dict.fromkeys(method.discover(request)))
         return list(self._discovered)
+
+    def _discovery_limit(self) -> int | None:
+        """A broadcast discovery may stop early: at N replies for ``--limit-nodes N``
+        with the ``first`` method (a percentage needs the total, so it cannot)."""
+        if isinstance(self._limit, int) and self.limit_method == "first":
+            return self._limit
+        return None
+
+    def targets(self, nodes: list[str] | None = None) -> list[str]:
+        """The nodes a call goes to: the discovered ones (or ``nodes``), limited by
+        ``limit_targets``."""
+        found = self.discover() if nodes is None else nodes
+        if self._limit is None:
+            return list(found)
+        return limit_nodes(found, self._limit, method=self.limit_method,
+                           seed=self.limit_seed)
 
     # --- calls --------------------------------------------------------------------------
 
     def call(self, action: str, args: Mapping[str, Any] | None = None,
              **kwargs: Any) -> list[Result]:
-        """Run ``action`` on every matching node and return all results."""
+        """Run ``action`` on every matching node and return all results (``[]`` with
+        ``reply_to``: the replies go elsewhere)."""
         return list(self.stream(action, {**(args or {}), **kwargs}))
 
-    def call_async(self, action: str, args: Mapping[str, Any] | None = None) -> str:
-        """Fire and forget (``--nr``): send without waiting; returns the request id."""
-        for _ in self.stream(action, args, process_results=False):
+    def call_async(self, action: str, args: Mapping[str, Any] | None = None,
+                   **kwargs: Any) -> str:
+        """Fire and forget (``--nr``): nodes act but do not reply; returns the request
+        id. With a broadcast method and no limit, no discovery is needed either."""
+        for _ in self.stream(action, {**(args or {}), **kwargs}, process_results=False):
             pass
         return self.stats.requestid
 
     def stream(self, action: str, args: Mapping[str, Any] | None = None, *,
-               process_results: bool = True,
-               targets: Iterable[str] | None = None) -> Iterator[Result]:
+               process_results: bool = True, targets: Iterable[str] | None = None,
+               batch_size: int | str | None = _UNSET,
+               batch_sleep_time: float | None = None) -> Iterator[Result]:
         """Run ``action`` and yield results as replies arrive; ``self.stats`` holds the
-        counters once the iterator is exhausted."""
+        counters once the iterator is exhausted.
+
+        ``targets`` bypasses discovery (direct requests to exactly those nodes);
+        ``batch_size``/``batch_sleep_time`` override the client's for this call.
+        """
         stats = self.stats = RPCStats()
         data = self.validate(action, args or {})
+        batch = self._batch if batch_size is _UNSET else parse_size(batch_size, "batch size")
+        sleep = self._batch_sleep if batch_sleep_time is None else float(batch_sleep_time)
+        waits = process_results and self.reply_to is None
+        if batch is not None:
+            if not waits:
+                raise MCollectiveError("batching waits for each batch's replies; it cannot "
+                                       "be combined with --nr or --reply-to")
+            if not self.config.direct_addressing:
+                raise MCollectiveError("batching needs direct addressing, which is "
+                                       "switched off (direct_addressing = 0)")
         started = time.monotonic()
-        if targets is not None:
-            nodes = self.discover(nodes=targets)
-            stats.discovery_method = "supplied"
+        explicit = targets is not None or self._supplied
+        nodes: list[str] | None
+        if not waits and not explicit and self._broadcast_without_discovery():
+            nodes = None  # fire and forget: the nodes apply the filter themselves
+            stats.discovery_method = ""
         else:
-            nodes = self.discover()
-            stats.discovery_method = self.discovery_method
-        stats.discoverytime = time.monotonic() - started
-        stats.discovered_nodes = nodes
-        stats.discovery_performed = True
-        if not nodes:
-            stats.totaltime = time.monotonic() - started
-            return
-        direct = self.config.direct_addressing and (
-            len(nodes) <= self.config.direct_addressing_threshold
-            or targets is not None
-            or not self.method.broadcast
-            or self.literal_identities() is not None
-        )
-        if not direct and not self.method.broadcast:
-            raise MCollectiveError(
-                f"the {self.discovery_method} discovery method needs direct addressing, "
-                "which is switched off (direct_addressing = 0)")
+            found = list(dict.fromkeys(targets)) if targets is not None else self.discover()
+            stats.discovery_method = "supplied" if explicit else self.discovery_method
+            stats.discoverytime = time.monotonic() - started
+            nodes = self.targets(found)
+            stats.discovered_nodes = nodes
+            stats.discovery_performed = True
+            if not nodes:
+                stats.totaltime = time.monotonic() - started
+                return
+        direct = nodes is not None and self._direct(nodes, explicit=explicit,
+                                                    batched=batch is not None)
         session = self.session
         session.connect()
         request = session.new_request(
-            self.agent, action, data, filter=self.filter.to_dict(),
-            collective=self.collective, ttl=self.ttl, process_results=process_results)
+            self.agent, action, data, filter=self._request_filter(nodes, direct),
+            collective=self.collective, ttl=self.ttl, process_results=process_results,
+            reply_to=self.reply_to)
         stats.requestid = request.id
-        replies = session.expect(request.id) if process_results else None
-        try:
+        if not waits:
             stats.publishtime = session.publish(request, targets=nodes if direct else None)
-            if replies is None:
-                return
-            yield from self._collect(replies, request.id, action, set(nodes), stats)
+            stats.totaltime = time.monotonic() - started
+            return
+        assert nodes is not None
+        replies = session.expect(request.id)
+        began = time.monotonic()
+        try:
+            for index, group in enumerate(batches(nodes, batch)):
+                if index:
+                    _sleep(sleep)
+                    # Same id for every batch; a fresh time so late batches are inside
+                    # the nodes' TTL window however long the sleeps were.
+                    request = dataclasses.replace(request, time=round(time.time(), 3))
+                stats.batches += 1
+                stats.publishtime += session.publish(request,
+                                                     targets=group if direct else None)
+                yield from self._collect(replies, action, set(group), stats)
         finally:
             session.forget(request.id)
+            stats.blocktime = time.monotonic() - began
             stats.totaltime = time.monotonic() - started
 
+    def _broadcast_without_discovery(self) -> bool:
+        return (self.method.broadcast and self._limit is None
+                and self.literal_identities() is None)
+
+    def _direct(self, nodes: list[str], *, explicit: bool, batched: bool) -> bool:
+        """Whether to send one message per node (reference §3.5)."""
+        config = self.config
+        must = explicit or batched or not self.method.broadcast
+        if not config.direct_addressing:
+            if must:
+                raise MCollectiveError(
+                    f"sending to {'the given nodes' if explicit else 'these nodes'} with "
+                    f"the {self.discovery_method} discovery method needs direct "
+                    "addressing, which is switched off (direct_addressing = 0)")
+            return False
+        return (must or len(nodes) <= config.direct_addressing_threshold
+                or self._limit is not None or self.literal_identities() is not None)
+
+    def _request_filter(self, nodes: list[str] | None, direct: bool) -> dict[str, Any]:
+        """The filter the request carries. Direct: without identity tests (the
+        addressing is one; ``group:`` names and long lists would not survive it).
+        A limited broadcast: identities replaced by the chosen nodes."""
+        from mcollective.filters import Filter
+
+        flt = self.filter
+        if direct or (nodes is not None and self._limit is not None):
+            flt = Filter(facts=flt.facts, classes=flt.classes, agents=flt.agents,
+                         identities=() if direct else nodes or (), compound=flt.compound)
+        return flt.to_dict()
+
     def call_timeout(self, action: str) -> float:
+        """How long to wait for replies: ``timeout``, else the agent's DDL timeout;
+        plus the timeouts of data plugins that ``-S`` makes every node run first."""
         if self.timeout is not None:
             return self.timeout
         ddl = self.ddl
-        return float(ddl.metadata.timeout) if ddl is not None else DEFAULT_AGENT_TIMEOUT
+        base = float(ddl.metadata.timeout) if ddl is not None else DEFAULT_AGENT_TIMEOUT
+        return base + self._data_timeout
 
-    def _collect(self, replies: queue.Queue[Any], request_id: str, action: str,
-                 expected: set[str], stats: RPCStats) -> Iterator[Result]:
-        began = time.monotonic()
-        deadline = began + self.call_timeout(action)
+    def _collect(self, replies: queue.Queue[Any], action: str, expected: set[str],
+                 stats: RPCStats) -> Iterator[Result]:
+        """Replies of one batch, until every expected node answered or time ran out."""
+        deadline = time.monotonic() + self.call_timeout(action)
         waiting = set(expected)
-        seen: set[str] = set()
+        seen = stats.seen
         action_ddl = self.action_ddl(action)
-        try:
-            while waiting:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    reply = replies.get(timeout=left)
-                except queue.Empty:
-                    break
-                if reply.sender in seen:
-                    log.debug("duplicate reply from %s ignored", reply.sender)
-                    continue
-                seen.add(reply.sender)
-                waiting.discard(reply.sender)
-                data = reply.data
-                if action_ddl is not None and isinstance(data, dict) and reply.statuscode == 0:
-                    data = action_ddl.merge_output_defaults(data)
-                result = Result(reply.sender, reply.statuscode, reply.statusmsg, data,
-                                reply.agent, action, reply.time)
-                stats.record(result)
-                yield result
-        finally:
-            stats.blocktime = time.monotonic() - began
+        while waiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                reply = replies.get(timeout=left)
+            except queue.Empty:
+                break
+            if reply.sender in seen:
+                log.debug("duplicate reply from %s ignored", reply.sender)
+                continue
+            seen.add(reply.sender)
+            waiting.discard(reply.sender)
+            data = reply.data
+            if action_ddl is not None and isinstance(data, dict) and reply.statuscode == 0:
+                data = action_ddl.merge_output_defaults(data)
+            result = Result(reply.sender, reply.statuscode, reply.statusmsg, data,
+                            reply.agent, action, reply.time)
+            stats.record(result)
+            yield result
 
 
 def load_client_ddl(plugins: PluginManager, config: Config, agent: str) -> AgentDDL | None:
-    """An agent's DDL on a client: from the installed agent plugin of that name."""
-    if agent not in plugins.known_names("agent"):
-        return None
+    """An agent's DDL on a client: from the installed agent plugin of that name, or, for
+    an agent hosted by another plugin (external agents), from whichever provides it."""
+    names = [agent] if agent in plugins.known_names("agent") else None
     try:
-        classes = plugins.agent_classes(config, names=[agent])
+        classes = plugins.agent_classes(config, names=names)
     except MCollectiveError:
         return None
     cls = classes.get(agent)

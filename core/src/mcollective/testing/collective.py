@@ -211,7 +211,10 @@ class LocalCollective:
             config: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run the real ``mco`` with this collective's client configuration."""
         cmd = [*_script("mco"), args[0], "-c", str(config or self.client_config), *args[1:]]
+        # Without input, stdin is /dev/null: an inherited pipe would make mco pick the
+        # stdin discovery method, as it does for users piping identities in.
         return subprocess.run(cmd, env=self.env(), input=input, capture_output=True,
+                              stdin=subprocess.DEVNULL if input is None else None,
                               text=True, timeout=timeout, check=False)
 
     def __enter__(self) -> LocalCollective:

@@ -1,4 +1,10 @@
-"""``mco find``: the identities of the nodes matching the filters."""
+"""``mco find``: the identities of the nodes matching the filters.
+
+Discovery only: nothing but the discovery request is sent. With the ``mc`` method the
+command ends a short window after the last reply (``--discovery-window``); with a node
+list (``--nodes``, a pipe, ``--dm inventory``) it prints the listed nodes that pass the
+filter without touching the network.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,19 @@
-"""``mco inventory IDENTITY``: everything one node knows about itself."""
+"""``mco inventory``: what nodes know about themselves, and collective membership.
+
+* ``mco inventory IDENTITY``: one node's counters, agents, data plugins, classes, facts;
+* ``mco inventory --list-collectives`` (``--lc``): nodes per collective;
+* ``mco inventory --collective-graph FILE``: the same as a Graphviz DOT graph;
+* ``mco inventory --script FILE [filters]``: one line per node from a report script
+  (see :mod:`mcollective.cli.inventory_script`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from mcollective.cli import output
@@ -15,13 +24,33 @@ from mcollective.errors import MCollectiveError
 class Inventory(Application):
     name = "inventory"
     description = "General reporting tool for nodes, collectives and subcollectives"
-    usage = "mco inventory [options] IDENTITY"
+    usage = ("mco inventory [options] IDENTITY\n"
+             "       mco inventory --list-collectives [filters]\n"
+             "       mco inventory --script FILE [filters]")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("identity", help="the node to report on")
+        parser.add_argument("identity", nargs="?", help="the node to report on")
         parser.add_argument("-j", "--json", action="store_true", help="JSON output")
+        parser.add_argument("--list-collectives", "--lc", dest="list_collectives",
+                            action="store_true", help="nodes per collective")
+        parser.add_argument("--collective-graph", "--cg", "--map", dest="graph",
+                            metavar="FILE", help="write collective membership as DOT")
+        parser.add_argument("--script", metavar="FILE",
+                            help="print one line per node as the Python script FILE says")
 
     def main(self, args: argparse.Namespace) -> int:
+        if args.list_collectives or args.graph:
+            return self.collectives(args)
+        if args.script:
+            return self.script(args)
+        if not args.identity:
+            raise MCollectiveError("name a node (mco inventory IDENTITY), or use "
+                                   "--list-collectives or --script FILE")
+        return self.one_node(args)
+
+    # --- one node -----------------------------------------------------------------------
+
+    def one_node(self, args: argparse.Namespace) -> int:
         client = self.rpcclient("rpcutil")
         client.identity_filter(args.identity)
         stats = {r.sender: r for r in client.call("daemon_stats")}
@@ -79,6 +108,75 @@ class Inventory(Application):
         for key, value in sorted(flatten(inv.get("facts", {})).items()):
             p(f"      {key} => {value}", markup=False)
         p()
+
+    # --- collectives --------------------------------------------------------------------
+
+    def collectives(self, args: argparse.Namespace) -> int:
+        """``--list-collectives`` and ``--collective-graph`` from ``collective_info``."""
+        client = self.rpcclient("rpcutil")
+        members: dict[str, list[str]] = defaultdict(list)
+        nodes = set()
+        for result in client.call("collective_info"):
+            if not result.ok:
+                continue
+            nodes.add(result.sender)
+            for collective in result.data.get("collectives") or []:
+                members[str(collective)].append(result.sender)
+        if args.graph:
+            Path(args.graph).write_text(collective_graph(members), encoding="utf-8")
+            if not args.list_collectives:
+                self.out.print(f"Graph of {len(nodes)} nodes written to {args.graph}",
+                               markup=False)
+        if args.list_collectives:
+            if args.json:
+                output.dump_json(self.out, {
+                    "collectives": {c: len(n) for c, n in sorted(members.items())},
+                    "total": len(nodes)})
+            else:
+                self.print_collectives(members, len(nodes))
+        return client.stats.exit_code()
+
+    def print_collectives(self, members: dict[str, list[str]], total: int) -> None:
+        p = self.out.print
+        width = max([30, *(len(c) + 2 for c in members)])
+        p(f"   {'Collective'.ljust(width)} Nodes", markup=False)
+        p(f"   {'=========='.ljust(width)} =====", markup=False)
+        for collective in sorted(members):
+            p(f"   {collective.ljust(width)} {len(members[collective])}", markup=False)
+        p()
+        p(f"   {'Total nodes:'.rjust(width)} {total}", markup=False)
+
+    # --- scripts ------------------------------------------------------------------------
+
+    def script(self, args: argparse.Namespace) -> int:
+        from mcollective.cli.inventory_script import InventoryNode, InventoryScript
+
+        report = InventoryScript.load(args.script)  # before anything is sent
+        client = self.rpcclient("rpcutil")
+        if args.identity:
+            client.identity_filter(args.identity)
+        results = sorted(client.call("inventory"), key=lambda r: r.sender)
+        if report.heading is not None:
+            self.out.print(report.heading, markup=False, highlight=False)
+        for result in results:
+            if not result.ok:
+                self.err.print(f"{result.sender}: {result.statusmsg}", markup=False)
+                continue
+            node = InventoryNode.from_reply(result.sender, result.data)
+            self.out.print(report.render(node), markup=False, highlight=False)
+        return client.stats.exit_code()
+
+
+def collective_graph(members: dict[str, list[str]]) -> str:
+    """Collective membership as a Graphviz graph: a box per collective, an edge to each
+    member node."""
+    lines = ["graph collectives {", "  node [shape=ellipse];"]
+    for collective in sorted(members):
+        lines.append(f"  {json.dumps(collective)} [shape=box];")
+        for node in sorted(members[collective]):
+            lines.append(f"  {json.dumps(collective)} -- {json.dumps(node)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, str]:

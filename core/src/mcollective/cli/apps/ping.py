@@ -13,7 +13,9 @@ class Ping(Application):
     name = "ping"
     description = "Ping all nodes"
     epilog = ("Sends one discovery request carrying the filters; every matching node\n"
-              "answers. The wait ends shortly after the last reply (or at --timeout).")
+              "answers. The wait ends shortly after the last reply (--discovery-window)\n"
+              "or at --timeout. With a node list (--nodes, --dm stdin, --dm inventory)\n"
+              "each listed node is pinged directly, so the silent ones are listed.")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--expect", type=int, metavar="N",
@@ -22,19 +24,31 @@ class Ping(Application):
     def main(self, args: argparse.Namespace) -> int:
         client = self.rpcclient("discovery")
         session = self.session
-        session.connect()
         timeout = args.timeout if args.timeout is not None else \
-            client.effective_discovery_timeout()
-        window = self.config.discovery_window
-        request = session.new_request("discovery", "ping", filter=client.filter.to_dict(),
+            client.effective_discovery_timeout() or 2.0
+        window = client.effective_discovery_window()
+        listed: list[str] | None = None
+        if not client.method.broadcast:
+            listed = client.discover()
+            if not listed:
+                self.err.print("No request sent, we did not discover any nodes.",
+                               markup=False)
+                return 1
+        session.connect()
+        flt = client.filter.to_dict()
+        if listed is not None:
+            flt["identity"] = []  # addressed directly: the addressing is the identity test
+        request = session.new_request("discovery", "ping", filter=flt,
                                       collective=client.collective, ttl=args.ttl)
         replies = session.expect(request.id)
         sent = time.monotonic()
-        session.publish(request)
+        session.publish(request, targets=listed)
+        expect = args.expect if args.expect is not None else (
+            len(listed) if listed is not None else None)
         deadline, last = sent + timeout, None
         times: list[float] = []
         seen: set[str] = set()
-        while args.expect is None or len(seen) < args.expect:
+        while expect is None or len(seen) < expect:
             now = time.monotonic()
             wait = deadline - now if last is None else min(deadline, last + window) - now
             if wait <= 0:
@@ -53,9 +67,15 @@ class Ping(Application):
         session.forget(request.id)
         self.out.print()
         self.out.print("---- ping statistics ----")
+        silent = sorted(set(listed or ()) - seen)
         if times:
             self.out.print(f"{len(times)} replies max: {max(times):.2f} min: {min(times):.2f} "
                            f"avg: {sum(times) / len(times):.2f}")
-            return 0
-        self.out.print("No responses received")
-        return 1
+        else:
+            self.out.print("No responses received")
+        if silent:
+            self.out.print()
+            self.out.print("No response from:", markup=False)
+            for name in silent:
+                self.out.print(f"   {name}", markup=False)
+        return 0 if times else 1

@@ -1,12 +1,15 @@
-"""Core's discovery methods, declared as entry points like third-party ones."""
+"""``mc``: find nodes by broadcasting the filter and collecting who answers."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 
 from mcollective.discovery import DiscoveryMethod, DiscoveryRequest
 from mcollective.hookspecs import hookimpl
+
+log = logging.getLogger(__name__)
 
 
 class MCDiscovery(DiscoveryMethod):
@@ -15,7 +18,8 @@ class MCDiscovery(DiscoveryMethod):
     The wait is adaptive: it ends ``window`` seconds after the last reply (or at the
     timeout, or as soon as ``limit`` nodes answered), not after a fixed multi-second
     wait. Until the first reply arrives the full timeout applies, so slow networks still
-    get their time.
+    get their time. MCollective always waited the whole ``--dt``; Choria made the
+    sliding window opt-in.
     """
 
     name = "mc"
@@ -24,6 +28,9 @@ class MCDiscovery(DiscoveryMethod):
 
     def discover(self, request: DiscoveryRequest) -> list[str]:
         session = request.session
+        if session is None:  # pragma: no cover - the client always passes one
+            raise ValueError("the mc discovery method needs a client session")
+        session.connect()
         req = session.new_request("discovery", "ping", filter=request.filter.to_dict(),
                                   collective=request.collective)
         replies = session.expect(req.id)
@@ -48,8 +55,10 @@ class MCDiscovery(DiscoveryMethod):
                 if reply.sender not in seen:
                     seen.add(reply.sender)
                     found.append(reply.sender)
+                    log.debug("discovery reply %d from %s", len(found), reply.sender)
         finally:
             session.forget(req.id)
+        log.debug("discovery finished: %d node(s)", len(found))
         return found
 
     @hookimpl
