@@ -5,13 +5,15 @@ An agent author writes::
     class Hello(Agent):
         '''Says hello.'''
 
-        def greet(self, request: AgentRequest, reply: AgentReply) -> None:
-            reply["message"] = f"hello {request['name']}"
+        @action(display="always", outputs={"message": Output("The greeting")})
+        def greet(self, request: AgentRequest, reply: AgentReply, *, name: str) -> None:
+            reply["message"] = f"hello {name}"
 
-with ``hello.json`` (a Choria-format DDL) beside the module, and declares the class as an
-entry point in ``mcollective.agents``. The DDL is the contract: only actions it declares
-can be called, inputs are validated against it before the method runs, and output
-defaults from it are merged into every reply.
+and declares the class as an entry point in ``mcollective.agents``. The DDL is built from
+the decorated methods (:mod:`mcollective.agent_builder`), or read from ``hello.json`` (a
+Choria-format DDL) beside the module when there is one. The DDL is the contract: only
+actions it declares can be called, inputs are validated against it before the method
+runs, and output defaults from it are merged into every reply.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mcollective.agent_builder import Input, Output, action, action_spec, build_agent_ddl
 from mcollective.errors import (
     DDLError,
     RPCAborted,
@@ -140,13 +143,17 @@ class RunResult:
 class Agent:
     """Base class of every agent.
 
-    Subclasses set :attr:`agent_name` (default: the class name in lower case) and put
-    their DDL beside their module as ``<agent_name>.json`` (or set :attr:`ddl_file`, or
-    override :meth:`load_ddl` to build one in Python).
+    Subclasses set :attr:`agent_name` (default: the class name in lower case) and
+    describe their actions with ``@action`` (the DDL is then generated, see
+    :mod:`mcollective.agent_builder`), or put a DDL beside their module as
+    ``<agent_name>.json`` (or set :attr:`ddl_file`, or override :meth:`load_ddl`).
     """
 
     agent_name: ClassVar[str] = ""
     ddl_file: ClassVar[str | None] = None
+    #: DDL metadata for a generated DDL: description, author, license, version, url,
+    #: timeout (missing ones come from the installing distribution or the docstring).
+    metadata: ClassVar[Mapping[str, Any]] = {}
     _ddl_cache: ClassVar[dict[type, AgentDDL]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -170,20 +177,24 @@ class Agent:
 
     @classmethod
     def load_ddl(cls) -> AgentDDL:
-        """The agent's DDL, read once per class from the file beside its module."""
+        """The agent's DDL, once per class: the JSON file beside its module when there is
+        one, else generated from the ``@action`` methods."""
         cached = Agent._ddl_cache.get(cls)
         if cached is not None:
             return cached
         from mcollective.ddl import AgentDDL
 
         name = cls.ddl_file or f"{cls.agent_name}.json"
-        package = cls.__module__.rpartition(".")[0] or cls.__module__
         try:
-            text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
-            origin = str(resources.files(package).joinpath(name))
-        except (FileNotFoundError, ModuleNotFoundError, OSError) as exc:
+            text, origin = _read_beside(cls.__module__, name)
+        except OSError as exc:
+            if cls.ddl_file is None and cls.declares_actions():
+                ddl = build_agent_ddl(cls)
+                Agent._ddl_cache[cls] = ddl
+                return ddl
             raise DDLError(f"agent '{cls.agent_name}' has no DDL: cannot read {name} "
-                           f"beside {cls.__module__} ({exc})") from None
+                           f"beside {cls.__module__} ({exc}) and it has no @action "
+                           "methods to build one from") from None
         import json
 
         try:
@@ -193,6 +204,18 @@ class Agent:
         ddl = AgentDDL.from_dict(obj, source=origin)
         Agent._ddl_cache[cls] = ddl
         return ddl
+
+    @classmethod
+    def declares_actions(cls) -> bool:
+        """Whether any method is decorated with ``@action``."""
+        return any(action_spec(getattr(cls, n, None)) is not None for n in dir(cls)
+                   if not n.startswith("__"))
+
+    @classmethod
+    def build_ddl(cls) -> AgentDDL:
+        """The DDL generated from the ``@action`` methods, ignoring any JSON file (to
+        export it, or to compare it with a file in a test)."""
+        return build_agent_ddl(cls)
 
     @property
     def ddl(self) -> AgentDDL:
@@ -204,10 +227,10 @@ class Agent:
         Override to check for the tools the agent needs."""
         return True
 
-    def startup(self) -> None:  # noqa: B027 - optional hook
+    def startup(self) -> None:
         """Called once after the agent is created, before it serves requests."""
 
-    def shutdown(self) -> None:  # noqa: B027 - optional hook
+    def shutdown(self) -> None:
         """Called when the daemon stops or reloads its agents."""
 
     # --- dispatch -----------------------------------------------------------------
@@ -221,8 +244,13 @@ class Agent:
             raise UnknownRPCAction(
                 f"Unknown action '{request.action}' for agent '{self.agent_name}'")
         method = getattr(self, request.action)
+        spec = action_spec(impl)
+        # Typed-parameter inputs are passed by keyword; absent optional ones keep the
+        # method's own default.
+        kwargs = {p: request.data[p] for p in spec.params if p in request.data} \
+            if spec is not None else {}
         try:
-            method(request, reply)
+            method(request, reply, **kwargs)
         except RPCError as exc:
             reply.statuscode, reply.statusmsg = exc.statuscode, str(exc)
 
@@ -234,39 +262,63 @@ class Agent:
         """Run a command without a shell, bounded by ``timeout`` and by the request's
         remaining time; the process is killed when either runs out or the request is
         cancelled."""
-        limits = [t for t in (timeout, request.remaining() if request else None)
-                  if t is not None]
-        limit = min(limits) if limits else None
-        try:
-            proc = subprocess.Popen(
-                list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                cwd=cwd, env=dict(env) if env is not None else None, text=True,
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise RPCAborted(f"command not found: {command[0]}") from None
-        except OSError as exc:
-            raise RPCAborted(f"cannot run {command[0]}: {exc.strerror}") from None
-        deadline = None if limit is None else time.monotonic() + limit
-        comm = threading.Thread(target=lambda: results.append(proc.communicate(input)),
-                                daemon=True)
-        results: list[tuple[str, str]] = []
-        comm.start()
-        timed_out = False
-        while comm.is_alive():
-            step = 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
-            comm.join(step)
-            cancelled = request is not None and request.cancelled.is_set()
-            if comm.is_alive() and (cancelled or (deadline is not None
-                                                  and time.monotonic() >= deadline)):
-                timed_out = True
-                _kill_group(proc)
-                comm.join(5)
-                break
-        out, err = results[0] if results else ("", "")
-        return RunResult(proc.returncode if proc.returncode is not None else -9,
-                         out or "", err or "", timed_out)
+        return run_command(command, request=request, timeout=timeout, cwd=cwd, env=env,
+                           input=input)
+
+
+def run_command(command: Sequence[str], *, request: AgentRequest | None = None,
+                timeout: float | None = None, cwd: str | Path | None = None,
+                env: Mapping[str, str] | None = None, input: str | None = None
+                ) -> RunResult:
+    """Run a command without a shell, bounded by ``timeout`` and by the request's
+    remaining time; the process group is killed when either runs out or the request is
+    cancelled. :meth:`Agent.run_command` for actions; external agents use it directly."""
+    limits = [t for t in (timeout, request.remaining() if request else None)
+              if t is not None]
+    limit = min(limits) if limits else None
+    try:
+        proc = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            cwd=cwd, env=dict(env) if env is not None else None, text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise RPCAborted(f"command not found: {command[0]}") from None
+    except OSError as exc:
+        raise RPCAborted(f"cannot run {command[0]}: {exc.strerror}") from None
+    deadline = None if limit is None else time.monotonic() + limit
+    comm = threading.Thread(target=lambda: results.append(proc.communicate(input)),
+                            daemon=True)
+    results: list[tuple[str, str]] = []
+    comm.start()
+    timed_out = False
+    while comm.is_alive():
+        step = 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
+        comm.join(step)
+        cancelled = request is not None and request.cancelled.is_set()
+        if comm.is_alive() and (cancelled or (deadline is not None
+                                              and time.monotonic() >= deadline)):
+            timed_out = True
+            _kill_group(proc)
+            comm.join(5)
+            break
+    out, err = results[0] if results else ("", "")
+    return RunResult(proc.returncode if proc.returncode is not None else -9,
+                     out or "", err or "", timed_out)
+
+
+def _read_beside(module: str, name: str) -> tuple[str, str]:
+    """Read file ``name`` from the package of ``module`` (``OSError`` when there is none,
+    including for modules that are not in a package, such as a test file)."""
+    package = module.rpartition(".")[0] or module
+    try:
+        path = resources.files(package).joinpath(name)
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError:
+        raise
+    except Exception as exc:  # not a package, no spec (__main__), namespace quirks
+        raise FileNotFoundError(f"{name}: {exc}") from None
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -278,3 +330,16 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
     except (ProcessLookupError, PermissionError):
         proc.kill()
 
+
+
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "AgentReply",
+    "AgentRequest",
+    "Input",
+    "Output",
+    "RunResult",
+    "action",
+    "run_command",
+]

@@ -1,25 +1,52 @@
-"""Rendering RPC results the way ``mco rpc`` users know them (reference §1.4)."""
+"""Rendering RPC results the way ``mco rpc`` users know them (reference §1.4), plus the
+machine-readable modes Choria added (``--jsonl``, ``--table``, ``--senders``).
+
+Text goes through a :class:`rich.console.Console`: colours and the progress bar only
+where the console is a terminal, plain text in pipes and files. Every function here
+takes the console to print on, so applications and tests choose where output goes.
+The modes and their formats are documented in ``docs/output.md``.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from mcollective.errors import STATUS_LABELS
 
 if TYPE_CHECKING:
+    from mcollective.aggregate import SummaryReport
     from mcollective.client.results import Result, RPCStats
     from mcollective.ddl import ActionDDL
 
 STATUS_STYLE = {1: "red", 2: "yellow", 3: "yellow", 4: "yellow", 5: "red"}
 
+#: Output modes of ``mco rpc``, in the order their options are checked.
+MODES = ("json", "jsonl", "table", "senders")
+
+
+def mode_of(args: Any) -> str:
+    """The output mode chosen on the command line: one of :data:`MODES` or ``text``."""
+    for mode in MODES:
+        if getattr(args, mode, False):
+            return mode
+    return "text"
+
+
+# --- per-node text --------------------------------------------------------------------------
+
 
 def wants(result: Result, display: str) -> bool:
+    """Whether ``display`` (DDL ``ok``/``failed``/``always`` or ``--display``'s ``all``/
+    ``none``) shows this result."""
     if display in ("all", "always"):
         return True
     if display == "none":
@@ -43,8 +70,11 @@ def format_value(value: Any) -> str:
 
 def print_result(console: Console, result: Result, action: ActionDDL | None, *,
                  verbose: bool = False) -> None:
-    line = Text(result.sender.ljust(40))
+    """One node: identity, status label and message, then its data under DDL labels
+    (raw with ``verbose``), then a blank line."""
+    line = Text(result.sender)
     if result.statuscode:
+        line = Text(result.sender.ljust(40))
         line.append(STATUS_LABELS.get(result.statuscode, "Unknown Request Status"),
                     style=STATUS_STYLE.get(result.statuscode, "red"))
     console.print(line)
@@ -57,16 +87,19 @@ def print_result(console: Console, result: Result, action: ActionDDL | None, *,
     console.print()
 
 
+def label_for(key: str, action: ActionDDL | None) -> str:
+    """An output's ``display_as`` label, falling back to its name."""
+    out = action.outputs.get(key) if action is not None else None
+    return out.display_as if out is not None and out.display_as else key
+
+
 def print_data(console: Console, data: Any, action: ActionDDL | None) -> None:
     if not isinstance(data, dict):
         console.print(Text("\t" + format_value(data)))
         return
     if not data:
         return
-    labels = {}
-    for key in data:
-        out = action.outputs.get(key) if action is not None else None
-        labels[key] = (out.display_as if out is not None and out.display_as else key)
+    labels = {key: label_for(key, action) for key in data}
     width = max(len(v) for v in labels.values())
     for key in sorted(data):
         label = labels[key].rjust(width + 3)
@@ -88,26 +121,89 @@ def columns(names: Sequence[str], width: int = 90) -> list[str]:
             for i in range(0, len(names), per_line)]
 
 
+# --- aggregates -----------------------------------------------------------------------------
+
+
+def print_aggregates(console: Console, report: SummaryReport | None,
+                     action: ActionDDL | None) -> None:
+    """``Summary of <display_as>:`` blocks, then failures and skipped functions.
+
+    A summary that could not be computed says why (``Could not compute summary -
+    <reason>``); one whose plugin is not installed (Ruby-only functions such as
+    ``nagios_states``) gets a one-line note, so the user knows it was not forgotten.
+    """
+    if not report:
+        return
+    from mcollective.aggregate import AggregateError
+
+    for res in report.results:
+        console.print(Text(f"Summary of {label_for(res.output, action)}:", style="bold"))
+        console.print()
+        try:
+            lines = res.lines()
+        except AggregateError as exc:  # report() checks this; a custom caller may not
+            console.print(Text(f"   Could not compute summary - {exc}", style="yellow"))
+            lines = None
+        if lines == []:
+            console.print(Text("   No aggregate summary could be computed", style="yellow"))
+        for line in lines or ():
+            console.print(Text("   " + line), markup=False)
+        console.print()
+    for failure in report.failures:
+        console.print(Text(f"Summary of {label_for(failure.output, action)}:", style="bold"))
+        console.print()
+        console.print(Text(f"   Could not compute summary - {failure.reason}",
+                           style="yellow"))
+        console.print()
+    for function, out in report.skipped:
+        console.print(Text(f"Summary of {label_for(out, action)} skipped: no '{function}' "
+                           "aggregate plugin is installed", style="dim"))
+    if report.skipped:
+        console.print()
+
+
+# --- the closing statistics -------------------------------------------------------------------
+
+
+def summary_style(stats: RPCStats) -> str:
+    """Choria's colours: green when every discovered node answered, yellow when some
+    did, red when none did."""
+    if not stats.responses:
+        return "red"
+    if stats.discovery_performed and stats.responses < stats.discovered:
+        return "yellow"
+    return "green"
+
+
 def print_summary(console: Console, stats: RPCStats, *, verbose: bool = False,
                   caption: str = "rpc stats") -> None:
+    """``Finished processing R / D hosts in T ms`` (or, with ``verbose``, the stats
+    block), then the no-response and unexpected-response lists."""
     if verbose:
-        console.print(f"---- {caption} ----", markup=False)
-        console.print(f"           Nodes: {stats.discovered} / {stats.responses}")
-        console.print(f"     Pass / Fail: {stats.okcount} / {stats.failcount}")
-        console.print("      Start Time: " + time.strftime(
-            "%Y-%m-%d %H:%M:%S %z", time.localtime(stats.starttime)))
-        console.print(f"  Discovery Time: {stats.discoverytime * 1000:.2f}ms")
-        console.print(f"      Agent Time: {stats.blocktime * 1000:.2f}ms")
-        console.print(f"      Total Time: {stats.totaltime * 1000:.2f}ms")
+        rows = [
+            ("Nodes", f"{stats.discovered} / {stats.responses}"),
+            ("Pass / Fail", f"{stats.okcount} / {stats.failcount}"),
+            ("No Responses", str(len(stats.noresponsefrom))),
+            ("Unexpected Responses", str(len(set(stats.unexpectedresponsefrom)))),
+            ("Start Time", time.strftime("%Y-%m-%d %H:%M:%S %z",
+                                         time.localtime(stats.starttime))),
+            ("Discovery Time", f"{stats.discoverytime * 1000:.2f}ms"),
+            ("Publish Time", f"{stats.publishtime * 1000:.2f}ms"),
+            ("Agent Time", f"{stats.blocktime * 1000:.2f}ms"),
+            ("Total Time", f"{stats.totaltime * 1000:.2f}ms"),
+        ]
+        width = max(len(label) for label, _ in rows)
+        console.print(Text(f"---- {caption} ----", style="yellow"))
+        for label, value in rows:
+            console.print(f"{label.rjust(width)}: {value}", markup=False, highlight=False)
     else:
         agent_ms = stats.blocktime * 1000
         if stats.discovery_performed:
-            style = "red" if stats.responses < stats.discovered else "green"
-            console.print(Text(f"Finished processing {stats.responses} / {stats.discovered} "
-                               f"hosts in {agent_ms:.2f} ms", style=style))
+            text = (f"Finished processing {stats.responses} / {stats.discovered} hosts in "
+                    f"{agent_ms:.2f} ms")
         else:
-            console.print(Text(f"Finished processing {stats.responses} hosts in "
-                               f"{agent_ms:.2f} ms", style="green"))
+            text = f"Finished processing {stats.responses} hosts in {agent_ms:.2f} ms"
+        console.print(Text(text, style=summary_style(stats)))
     print_node_lists(console, stats)
 
 
@@ -124,13 +220,140 @@ def print_node_lists(console: Console, stats: RPCStats) -> None:
             console.print()
 
 
+# --- table and senders ------------------------------------------------------------------------
+
+
+def table_columns(results: Sequence[Result], action: ActionDDL | None) -> list[str]:
+    """Output names in DDL order; without a DDL, every data key seen, in order."""
+    if action is not None and action.outputs:
+        return list(action.outputs)
+    keys: dict[str, None] = {}
+    for result in results:
+        if isinstance(result.data, dict):
+            keys.update(dict.fromkeys(result.data))
+    return list(keys)
+
+
+def print_table(console: Console, results: Sequence[Result], action: ActionDDL | None
+                ) -> None:
+    """One row per successful reply: the sender, then each output (``display_as`` as
+    the heading). Structured values are shown as compact JSON."""
+    ok = [r for r in results if r.ok]
+    names = table_columns(ok, action)
+    table = Table(box=box.SIMPLE_HEAD if console.is_terminal else box.ASCII2,
+                  header_style="bold", show_edge=console.is_terminal)
+    table.add_column("Sender", no_wrap=True)
+    for name in names:
+        table.add_column(label_for(name, action), overflow="fold")
+    for result in ok:
+        data = result.data if isinstance(result.data, dict) else {}
+        table.add_row(result.sender, *(_cell(data.get(name)) for name in names))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return format_value(value)
+
+
+def print_senders(console: Console, results: Iterable[Result]) -> None:
+    """The identities that answered OK, one per line (for ``xargs`` and ``--nodes``)."""
+    for sender in sorted({r.sender for r in results if r.ok}):
+        console.print(sender, markup=False, highlight=False, soft_wrap=True)
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
 def results_json(results: Iterable[Result]) -> list[dict[str, Any]]:
+    """The ``-j`` document: MCollective's array of ``{agent, action, sender, statuscode,
+    statusmsg, data}`` (what ``--dm stdin`` and jgrep read)."""
     return [r.to_dict() for r in results]
 
 
 def dump_json(console: Console, obj: Any) -> None:
+    """One JSON document: pretty on a terminal, compact in a pipe."""
     if console.is_terminal:
         console.print_json(json.dumps(obj, default=str))
     else:
         console.file.write(json.dumps(obj, default=str) + "\n")
         console.file.flush()
+
+
+class JsonLines:
+    """``--jsonl``: one JSON object per line and per event, flushed at once, so that a
+    consumer sees each reply as it arrives. Every object has ``kind``: ``discovery``,
+    ``result``, ``summaries``, ``stats`` or ``error``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self.stream.write(json.dumps({"kind": kind, **fields}, default=str) + "\n")
+        self.stream.flush()
+
+    def discovery(self, *, agent: str, action: str, method: str, nodes: Sequence[str],
+                  seconds: float) -> None:
+        self.emit("discovery", agent=agent, action=action, method=method,
+                  count=len(nodes), nodes=list(nodes), time=round(seconds, 6))
+
+    def result(self, result: Result) -> None:
+        self.emit("result", **result.to_dict(), time=result.time)
+
+    def summaries(self, report: SummaryReport) -> None:
+        self.emit("summaries", **report.to_dict())
+
+    def stats(self, stats: RPCStats) -> None:
+        self.emit("stats", **stats.to_dict(), exit_code=stats.exit_code())
+
+    def error(self, message: str) -> None:
+        self.emit("error", message=message)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def reply_progress(console: Console, total: int, *, enabled: bool
+                   ) -> Iterator[Callable[[], None]]:
+    """A live ``done / expected`` bar while replies arrive; yields the function to call
+    per reply. Transient (erased when done) so it never mixes with the results, and a
+    no-op unless ``enabled`` and the console is a terminal."""
+    if not enabled or not console.is_terminal or total <= 0:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(SpinnerColumn(), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("replies", total=total)
+        yield lambda: bar.advance(task)
+
+
+__all__ = [
+    "MODES",
+    "JsonLines",
+    "columns",
+    "dump_json",
+    "format_value",
+    "label_for",
+    "mode_of",
+    "print_aggregates",
+    "print_data",
+    "print_node_lists",
+    "print_result",
+    "print_senders",
+    "print_summary",
+    "print_table",
+    "reply_progress",
+    "results_json",
+    "summary_style",
+    "wants",
+]

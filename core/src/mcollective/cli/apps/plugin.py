@@ -1,0 +1,250 @@
+"""``mco plugin``: document installed plugins and scaffold new agents.
+
+* ``mco plugin doc`` lists every installed plugin by kind, with the description from its
+  DDL (agents) or docstring, and reports the ones that fail to load or whose DDL is
+  broken, so that a bad install is visible before a request fails.
+* ``mco plugin doc [KIND/]NAME [ACTION]`` renders an agent's DDL as help (``--json``: the
+  Choria JSON DDL, e.g. to export a DDL generated from ``@action`` methods), or shows
+  another plugin's documentation.
+* ``mco plugin generate agent NAME [--actions a,b]`` writes a new agent distribution
+  (see :mod:`mcollective.cli.apps.scaffold`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from mcollective.cli.application import Application
+from mcollective.ddl import render_help
+from mcollective.errors import MCollectiveError, PluginLoadError
+from mcollective.plugins import KINDS, installed_plugins
+
+#: Headings of ``mco plugin doc``, in MCollective's order first.
+KIND_TITLES = {
+    "agent": "Agents", "aggregate": "Aggregate", "connector": "Connector Plugins",
+    "data": "Data Queries", "discovery": "Discovery Methods",
+    "validator": "Validator Plugins", "security": "Security Plugins",
+    "facts": "Facts Sources", "audit": "Audit Plugins",
+    "authorization": "Authorization Plugins", "registration": "Registration Plugins",
+    "application": "Applications",
+}
+
+
+@dataclass
+class AgentDoc:
+    """An agent as ``doc`` sees it: its class (or why there is none) and its DDL (or
+    why it cannot be read)."""
+
+    name: str
+    plugin: str
+    cls: Any = None
+    ddl: Any = None
+    error: str | None = None
+
+
+class Plugin(Application):
+    name = "plugin"
+    description = "Document installed plugins and generate new agents"
+    usage = ("mco plugin doc [[KIND/]NAME [ACTION]] [--json]\n"
+             "       mco plugin generate agent NAME [--actions a,b] [options]")
+    option_sections = ()
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+        doc = sub.add_parser("doc", help="show the documentation of plugins")
+        doc.add_argument("plugin", nargs="?", metavar="[KIND/]NAME",
+                         help="the plugin, e.g. package or agent/package, aggregate/summary")
+        doc.add_argument("action", nargs="?", help="only this action of an agent")
+        doc.add_argument("--json", action="store_true",
+                         help="print an agent's DDL as Choria JSON")
+        gen = sub.add_parser("generate", help="write a new plugin distribution")
+        gen.add_argument("kind", choices=["agent"], help="what to generate")
+        gen.add_argument("plugin_name", metavar="NAME", help="the agent's name")
+        gen.add_argument("extra", nargs="*", metavar="actions=a,b",
+                         help="MCollective's spelling of --actions")
+        gen.add_argument("--actions", help="comma-separated action names (default: echo)")
+        gen.add_argument("-d", "--directory", default=".",
+                         help="where to create mcollective-agent-NAME (default: here)")
+        gen.add_argument("--description", default="", help="what the agent does")
+        gen.add_argument("--author", default=None, help="author (default: your user name)")
+        gen.add_argument("--license", default="Apache-2.0",
+                         help="an SPDX licence expression (default: Apache-2.0)")
+        gen.add_argument("--pluginversion", "--plugin-version", dest="pluginversion",
+                         default="0.1.0", help="the distribution's version")
+        gen.add_argument("--url", default="", help="the home page")
+        gen.add_argument("--timeout", type=int, default=10,
+                         help="seconds an action may run (default: 10)")
+        gen.add_argument("--ddl", choices=["python", "json"], default="python",
+                         help="declare the DDL with @action in Python (default) or as a "
+                              "Choria JSON file")
+        gen.add_argument("--force", action="store_true", help="overwrite existing files")
+        self._parser = parser
+
+    def main(self, args: argparse.Namespace) -> int:
+        if args.command == "doc":
+            return self.doc(args)
+        if args.command == "generate":
+            return self.generate(args)
+        self._parser.print_help()
+        return 1
+
+    # --- generate -------------------------------------------------------------------
+
+    def generate(self, args: argparse.Namespace) -> int:
+        from mcollective.cli.apps.scaffold import AgentScaffold, generate_agent
+
+        actions_text = args.actions
+        for word in args.extra:
+            key, sep, value = word.partition("=")
+            if not sep or key != "actions":
+                raise MCollectiveError(f"unexpected argument {word!r}: expected actions=a,b")
+            actions_text = value
+        actions = [a.strip() for a in (actions_text or "echo").split(",") if a.strip()]
+        spec = AgentScaffold(
+            name=args.plugin_name, actions=actions, description=args.description,
+            author=args.author or _user(), license=args.license,
+            version=args.pluginversion, url=args.url, timeout=args.timeout, ddl=args.ddl)
+        root = generate_agent(spec, Path(args.directory), force=args.force)
+        self.out.print(f"Created {root}", markup=False)
+        self.out.print(f"  agent {spec.name} with action(s) {', '.join(actions)}; "
+                       f"install it with: pip install -e {root}", markup=False)
+        return 0
+
+    # --- doc ------------------------------------------------------------------------
+
+    def doc(self, args: argparse.Namespace) -> int:
+        if not args.plugin:
+            if args.json:
+                raise MCollectiveError("--json needs an agent name")
+            self.list_plugins()
+            return 0
+        kind, _, name = args.plugin.rpartition("/")
+        if kind and kind not in KINDS:
+            raise MCollectiveError(f"unknown plugin kind '{kind}'; kinds: "
+                                   f"{', '.join(sorted(KINDS))}")
+        if kind in ("", "agent"):
+            agent = self.agents().get(name)
+            if agent is not None:
+                return self.doc_agent(agent, args)
+            if kind == "agent":
+                raise MCollectiveError(f"no agent '{name}' is installed here")
+        if args.json or args.action:
+            raise MCollectiveError(f"'{name}' is not an agent: no DDL to show")
+        for found in installed_plugins(kind or None):
+            if found.name == name and found.kind != "agent":
+                self.doc_plugin(found.kind, name)
+                return 0
+        raise MCollectiveError(f"no plugin '{args.plugin}' is installed; "
+                               "'mco plugin doc' lists them")
+
+    def doc_agent(self, agent: AgentDoc, args: argparse.Namespace) -> int:
+        if agent.ddl is None:
+            raise MCollectiveError(f"agent '{agent.name}': {agent.error}")
+        if args.json:
+            self.out.file.write(agent.ddl.to_json() + "\n")
+            return 0
+        self.out.print(render_help(agent.ddl, args.action), markup=False, highlight=False)
+        return 0
+
+    def doc_plugin(self, kind: str, name: str) -> None:
+        found = {p.name: p for p in installed_plugins(kind)}[name]
+        self.out.print(Text(f"{name} ({KIND_TITLES.get(kind, kind)})", style="bold"))
+        self.out.print(f"  distribution: {found.distribution} {found.version}",
+                       markup=False)
+        self.out.print(f"  target:       {found.target}", markup=False)
+        self.out.print()
+        try:
+            obj = self.plugins.load(kind, name).obj
+        except PluginLoadError as exc:
+            self.out.print(Text(f"  failed to load: {exc}", style="red"))
+            return
+        self.out.print(_docstring(obj) or "(no documentation)", markup=False,
+                       highlight=False)
+
+    def list_plugins(self) -> None:
+        self.out.print("Please specify a plugin. Available plugins are:\n", markup=False)
+        problems = 0
+        agents = self.agents()
+        rows: dict[str, list[tuple[str, str, bool]]] = {}
+        for agent in sorted(agents.values(), key=lambda a: a.name):
+            if agent.ddl is not None:
+                rows.setdefault("agent", []).append(
+                    (agent.name, agent.ddl.metadata.description, False))
+            else:
+                rows.setdefault("agent", []).append((agent.name, agent.error or "", True))
+        for found in installed_plugins():
+            if found.kind == "agent":
+                continue
+            try:
+                text, broken = _docstring(self.plugins.load(found.kind, found.name).obj,
+                                          first_line=True), False
+            except PluginLoadError as exc:
+                text, broken = f"failed to load: {exc.cause}", True
+            rows.setdefault(found.kind, []).append((found.name, text, broken))
+        for kind, title in KIND_TITLES.items():
+            entries = rows.get(kind)
+            if not entries:
+                continue
+            self.out.print(Text(f"{title}:", style="bold"))
+            width = max(len(n) for n, _, _ in entries) + 3
+            for name, text, broken in entries:
+                line = Text(f"  {name.ljust(width)}")
+                line.append(text, style="red" if broken else "")
+                self.out.print(line)
+                problems += broken
+            self.out.print()
+        if problems:
+            self.err.print(f"{problems} plugin(s) could not be loaded or have a broken "
+                           "DDL (shown in red)", style="red", markup=False)
+
+    def agents(self) -> dict[str, AgentDoc]:
+        """Every agent the installed agent plugins provide (external ones included),
+        each with its DDL or the reason it has none."""
+        out: dict[str, AgentDoc] = {}
+        for found in installed_plugins("agent"):
+            try:
+                plugin = self.plugins.load("agent", found.name)
+                classes = self.plugins.call(plugin, config=self.config) or []
+            except Exception as exc:
+                cause = exc.cause if isinstance(exc, PluginLoadError) and exc.cause else exc
+                out.setdefault(found.name, AgentDoc(
+                    found.name, found.name, error=f"plugin failed to load: {cause}"))
+                continue
+            for cls in classes:
+                name = getattr(cls, "agent_name", None) or found.name
+                if name in out:
+                    continue
+                doc = AgentDoc(name, found.name, cls)
+                try:
+                    doc.ddl = cls.load_ddl()
+                except Exception as exc:
+                    doc.error = f"DDL error: {exc}"
+                out[name] = doc
+        return out
+
+
+def _docstring(obj: Any, *, first_line: bool = False) -> str:
+    """The plugin's own docstring (not one inherited from a base class), else its
+    module's."""
+    if first_line and isinstance(getattr(obj, "description", None), str):
+        return obj.description  # applications say what they do in one line
+    own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__",
+                                                                           None)
+    text = inspect.cleandoc(own) if own else inspect.getdoc(inspect.getmodule(obj)) or ""
+    if first_line:
+        return " ".join(text.strip().split("\n\n", 1)[0].split())
+    return text
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

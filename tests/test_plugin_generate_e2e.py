@@ -1,0 +1,80 @@
+"""A scaffolded agent installs and answers without edits: ``mco plugin generate agent``,
+``uv pip install -e`` into this interpreter's environment, a real daemon, the real
+``mco rpc``; then the scaffold's own test suite passes too. Uninstalled at teardown."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fleet import ok
+
+from mcollective.testing import LocalCollective
+
+pytestmark = pytest.mark.slow
+
+
+def _uv() -> list[str]:
+    local = Path(sys.executable).parent / "uv"
+    if local.exists():
+        return [str(local), "pip"]
+    found = shutil.which("uv")
+    if found:
+        return [found, "pip"]
+    return [sys.executable, "-m", "pip"]
+
+
+def pip(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = _uv()
+    if cmd[-1] == "pip" and "uv" in Path(cmd[0]).name:
+        cmd += [args[0], "-p", sys.executable, *args[1:]]
+    else:
+        cmd += list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def scaffold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """Generate and install a uniquely named agent; always uninstall it again, so other
+    test runs sharing this environment never see it."""
+    name = f"scaffold_{uuid.uuid4().hex[:8]}"
+    where = tmp_path_factory.mktemp("scaffold")
+    collective = LocalCollective(where / "collective")
+    ok(collective.mco("plugin", "generate", "agent", name, "--actions", "status,restart",
+                      "-d", str(where), "--description", "Made by the e2e test"))
+    root = where / f"mcollective-agent-{name}"
+    installed = pip("install", "--no-deps", "-e", str(root))
+    try:
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        yield name, root
+    finally:
+        pip("uninstall", f"mcollective-agent-{name.replace('_', '-')}")
+
+
+def test_generated_agent_answers_mco_rpc(scaffold: tuple[str, Path], tmp_path: Path) -> None:
+    name, _ = scaffold
+    with LocalCollective(tmp_path / "collective") as collective:
+        collective.add_node("node1.example.net")
+        collective.add_node("node2.example.net")
+        proc = ok(collective.mco("rpc", name, "status", "message=hello-there"))
+        assert proc.stdout.count("Message: hello-there") == 2
+        assert "Finished processing 2 / 2 hosts" in proc.stdout
+        doc = json.loads(ok(collective.mco("rpc", name, "restart", "-j")).stdout)
+        assert {r["data"]["message"] for r in doc} == {"hello"}  # the DDL default
+        help_text = ok(collective.mco("plugin", "doc", name)).stdout
+        assert "Made by the e2e test" in help_text and "restart action" in help_text
+
+
+def test_the_scaffold_s_own_tests_pass(scaffold: tuple[str, Path]) -> None:
+    _, root = scaffold
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(root / "tests")], cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
