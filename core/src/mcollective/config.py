@@ -221,6 +221,10 @@ KEYS: dict[str, Key] = {
     "default_batch_sleep_time": Key(number(0), 1.0),
     "statedir": Key(optional(path)),
     "worker_threads": Key(integer(1), 20),
+    # Request hardening (docs/security.md): TTL window slack, replay cache, size cap.
+    "clock_skew": Key(number(0), 30.0),
+    "replay_cache_size": Key(integer(0), 100000),
+    "max_message_size": Key(integer(1024), 1048576),
     # Kept so that old files load; they mean nothing here.
     "topicprefix": Key(text, deprecated="topic names are chosen by the connector"),
     "topicsep": Key(text, deprecated="topic names are chosen by the connector"),
@@ -329,6 +333,9 @@ class Config:
     default_batch_size: int
     default_batch_sleep_time: float
     worker_threads: int
+    clock_skew: float
+    replay_cache_size: int
+    max_message_size: int
 
     def __init__(
         self,

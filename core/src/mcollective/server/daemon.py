@@ -1,10 +1,10 @@
 """The node daemon: receive, verify, filter, validate, run, reply.
 
-Per message (DESIGN §6): decode → security verify → TTL window → filter match → (in a
-worker) DDL validation → authorization → audit → the action, bounded by the agent's
-timeout → reply signed → published to the request's reply destination. A failing step
-drops the message or answers with the right status code; nothing a message contains
-can stop the daemon.
+Per message (DESIGN §6): size limit → decode → security verify → TTL window (with
+``clock_skew``) → filter match → replay cache → (in a worker) DDL validation →
+authorization → audit → the action, bounded by the agent's timeout → reply signed →
+published to the request's reply destination. A failing step drops the message or
+answers with the right status code; nothing a message contains can stop the daemon.
 
 Threads: the connector's consumer thread runs the cheap checks and hands passed requests
 to a worker thread (at most ``worker_threads`` at once; when all are busy the consumer
@@ -41,6 +41,7 @@ from mcollective.plugins import PluginManager, make_plugin_manager
 from mcollective.registration import RegistrationContext
 from mcollective.security import decode_request, encode_reply, encode_request
 from mcollective.server.node import ClassesFile
+from mcollective.server.replay import ReplayCache
 from mcollective.server.stats import Stats
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
     from mcollective.security import SecurityProvider
 
 log = logging.getLogger(__name__)
+
+#: Longest TTL honoured (ten years); larger values are treated as this.
+_MAX_TTL = 315_360_000
 
 
 @dataclass(order=True)
@@ -75,6 +79,7 @@ class Daemon:
         self.plugins = plugins or make_plugin_manager()
         self.identity = config.identity
         self.stats = Stats()
+        self.replay_cache = ReplayCache(config.replay_cache_size)
         self.connector: Connector | None = None
         self.security: SecurityProvider | None = None
         self.facts = Facts()
@@ -128,6 +133,10 @@ class Daemon:
         self.facts = Facts(self.plugins.create_facts_sources(config))
         self.classes = ClassesFile(config.classesfile)
         self.data_plugins = dict(self.plugins.create_data_plugins(config))
+        # Data plugins such as fact() and agent() answer about this node.
+        for data_plugin in self.data_plugins.values():
+            if hasattr(data_plugin, "attach"):
+                data_plugin.attach(self._agent_context())
         self.auditors = self.plugins.create_auditors(config) if config.rpcaudit else []
         self.authorizer = (self.plugins.create_authorizer(config)
                            if config.rpcauthorization else None)
@@ -202,6 +211,7 @@ class Daemon:
             "configfile": str(self.config.path) if self.config.path else "",
             "version": __version__,
             "inflight": len(self._inflight),
+            "replay_cache": self.replay_cache.describe(),
         })
         if self.connector is not None:
             out["connector"] = self.connector.describe()
@@ -223,6 +233,12 @@ class Daemon:
         if not self._accepting:
             return
         assert self.security is not None
+        if len(body) > self.config.max_message_size:
+            # Before any parsing: a huge body must not cost JSON decoding or hashing.
+            stats.incr("oversized")
+            log.warning("dropped a %d byte message: larger than max_message_size (%d)",
+                        len(body), self.config.max_message_size)
+            return
         try:
             request = decode_request(body, self.security)
         except SecurityError as exc:
@@ -236,11 +252,13 @@ class Daemon:
         stats.incr("validated")
         now = time.time()
         age = now - request.time
-        if age > request.ttl or -age > request.ttl:
+        skew = self.config.clock_skew
+        ttl = min(request.ttl, _MAX_TTL)  # a JSON integer may be too big for a float
+        if age > ttl + skew or -age > skew:
             stats.incr("ttlexpired")
-            log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds (check clocks)",
-                        request.id, request.caller, abs(age),
-                        "ago" if age > 0 else "in the future", request.ttl)
+            log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds, clock_skew %gs "
+                        "(check clocks)", request.id, request.caller, abs(age),
+                        "ago" if age > 0 else "in the future", ttl, skew)
             return
         if request.collective not in self.config.collectives:
             stats.incr("filtered")
@@ -257,6 +275,16 @@ class Daemon:
             return
         if not matched:
             stats.incr("filtered")
+            return
+        # After the filter, so only requests this identity would act on are remembered;
+        # keyed by identity because one daemon may answer for several.
+        if not self.replay_cache.check_and_add((identity, request.id),
+                                               request.time + ttl + skew, now):
+            stats.incr("replayed")
+            log.warning("request %s from %s (sender %s) was already received: replay dropped",
+                        request.id, request.caller, request.sender)
+            self._audit(request, request.action or "", request.data, False,
+                        "replayed: request id already received within its TTL", None)
             return
         stats.incr("passed")
         self._dispatch(request, identity)
@@ -442,6 +470,9 @@ class Daemon:
                 return
 
     def register_once(self) -> None:
+        """Publish one registration: a fire-and-forget request to agent
+        ``registration``, action ``register``, data ``{"payload": {...}}`` (the plugin's
+        object), filter ``agent=registration``, into ``registration_collective``."""
         if self.registration is None or self.connector is None or self.security is None:
             return
         config = self.config
@@ -451,6 +482,10 @@ class Daemon:
         body = self.registration.payload(context)
         if body is None:
             return
+        if not isinstance(body, Mapping):
+            # The wire format is always an object (the receiver's DDL says so); a
+            # third-party plugin returning a list or a string still registers.
+            body = {"identity": self.identity, "data": body}
         collective = config.registration_collective
         if collective not in config.collectives:
             log.warning("registration_collective %s is not one of this node's collectives; "
@@ -463,7 +498,7 @@ class Daemon:
         request = Request(
             agent="registration", collective=collective, sender=self.identity,
             caller=f"identity={self.identity}",
-            message={"action": "register", "data": {"payload": body},
+            message={"action": "register", "data": {"payload": dict(body)},
                      "process_results": False},
             filter=flt, ttl=config.ttl,
         )
@@ -491,6 +526,7 @@ class Daemon:
             self.config, self.agents = old, old_agents
             return
         self.facts.reload()
+        self.replay_cache.capacity = new_config.replay_cache_size
         for name, agent in old_agents.items():
             if self.agents.get(name) is not agent:
                 try:

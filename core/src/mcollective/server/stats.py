@@ -1,9 +1,10 @@
 """Message counters of a daemon, as ``rpcutil daemon_stats`` reports them.
 
 Every received message is counted once in ``total`` and then in exactly one of
-``malformed`` (not a message at all), ``unvalidated`` (failed security verification) or
-``validated``; a validated request ends in ``ttlexpired``, ``replayed``, ``filtered`` or
-``passed``. Counters only grow; a reload does not reset them.
+``oversized`` (longer than ``max_message_size``, never parsed), ``malformed`` (not a
+message at all), ``unvalidated`` (failed security verification) or ``validated``; a
+validated request ends in ``ttlexpired``, ``filtered``, ``replayed`` or ``passed``.
+Counters only grow; a reload does not reset them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections import Counter
 
 COUNTERS = (
-    "total", "malformed", "unvalidated", "validated", "ttlexpired", "replayed",
+    "total", "oversized", "malformed", "unvalidated", "validated", "ttlexpired", "replayed",
     "filtered", "passed", "replies", "timeouts", "errors", "authfailures",
 )
 
