@@ -12,10 +12,12 @@ The rules are documented for users in ``docs/discovery.md``.
 
 from __future__ import annotations
 
+import queue
 import re
 import sys
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from mcollective.client.session import ClientSession
     from mcollective.config import Config
     from mcollective.filters import Filter
+    from mcollective.message import Reply
 
 #: Filter kinds, as capabilities name them.
 ALL_CAPABILITIES = frozenset({"identity", "facts", "classes", "agents", "compound"})
@@ -179,3 +182,39 @@ __all__ = [
     "filter_kinds",
     "select_identities",
 ]
+
+
+def collect_adaptively(replies: queue.Queue[Reply], *, started: float, timeout: float,
+                       window: float, limit: int | None = None
+                       ) -> Iterator[tuple[Reply, float]]:
+    """Yield ``(reply, seconds since started)`` for each new sender, until the replies
+    stop coming.
+
+    The wait ends ``timeout`` seconds after ``started`` at the latest, as soon as
+    ``limit`` senders answered, or once no reply came for the *idle window*: at least
+    ``window``, stretched to twice the first reply's latency and twice the widest gap
+    seen so far. On a quiet machine that is just ``window``; on a loaded one, where
+    replies come slower and further apart, the window grows with them instead of cutting
+    off a node that was merely scheduled late.
+    """
+    deadline = started + timeout
+    seen: set[str] = set()
+    last: float | None = None
+    idle = window
+    while limit is None or len(seen) < limit:
+        now = time.monotonic()
+        wait = deadline - now if last is None else min(deadline, last + idle) - now
+        if wait <= 0:
+            return
+        try:
+            reply = replies.get(timeout=wait)
+        except queue.Empty:
+            return
+        now = time.monotonic()
+        gap = now - (last if last is not None else started)
+        idle = max(idle, 2 * gap) if last is not None else max(window, 2 * gap)
+        last = now
+        if reply.sender in seen:
+            continue
+        seen.add(reply.sender)
+        yield reply, now - started

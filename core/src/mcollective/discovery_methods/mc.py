@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import queue
 import time
 
-from mcollective.discovery import DiscoveryMethod, DiscoveryRequest
+from mcollective.discovery import DiscoveryMethod, DiscoveryRequest, collect_adaptively
 from mcollective.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
@@ -15,8 +14,9 @@ log = logging.getLogger(__name__)
 class MCDiscovery(DiscoveryMethod):
     """Broadcast a ``discovery#ping`` carrying the filter; every matching node answers.
 
-    The wait is adaptive: it ends ``window`` seconds after the last reply (or at the
-    timeout, or as soon as ``limit`` nodes answered), not after a fixed multi-second
+    The wait is adaptive: it ends an idle window after the last reply (``window``
+    seconds, stretched when replies come slowly; see :func:`collect_adaptively`), at the
+    timeout, or as soon as ``limit`` nodes answered, not after a fixed multi-second
     wait. Until the first reply arrives the full timeout applies, so slow networks still
     get their time. MCollective always waited the whole ``--dt``; Choria made the
     sliding window opt-in.
@@ -35,27 +35,13 @@ class MCDiscovery(DiscoveryMethod):
                                   collective=request.collective)
         replies = session.expect(req.id)
         found: list[str] = []
-        seen: set[str] = set()
         try:
             session.publish(req)
-            deadline = time.monotonic() + request.timeout
-            last: float | None = None
-            while request.limit is None or len(found) < request.limit:
-                now = time.monotonic()
-                wait = deadline - now
-                if last is not None:
-                    wait = min(wait, last + request.window - now)
-                if wait <= 0:
-                    break
-                try:
-                    reply = replies.get(timeout=wait)
-                except queue.Empty:
-                    break
-                last = time.monotonic()
-                if reply.sender not in seen:
-                    seen.add(reply.sender)
-                    found.append(reply.sender)
-                    log.debug("discovery reply %d from %s", len(found), reply.sender)
+            for reply, _ in collect_adaptively(replies, started=time.monotonic(),
+                                               timeout=request.timeout,
+                                               window=request.window, limit=request.limit):
+                found.append(reply.sender)
+                log.debug("discovery reply %d from %s", len(found), reply.sender)
         finally:
             session.forget(req.id)
         log.debug("discovery finished: %d node(s)", len(found))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import queue
 import time
 
 from mcollective.cli.application import Application
+from mcollective.discovery import collect_adaptively
 
 
 class Ping(Application):
@@ -45,25 +45,13 @@ class Ping(Application):
         session.publish(request, targets=listed)
         expect = args.expect if args.expect is not None else (
             len(listed) if listed is not None else None)
-        deadline, last = sent + timeout, None
         times: list[float] = []
         seen: set[str] = set()
-        while expect is None or len(seen) < expect:
-            now = time.monotonic()
-            wait = deadline - now if last is None else min(deadline, last + window) - now
-            if wait <= 0:
-                break
-            try:
-                reply = replies.get(timeout=wait)
-            except queue.Empty:
-                break
-            last = time.monotonic()
-            if reply.sender in seen:
-                continue
+        for reply, elapsed in collect_adaptively(replies, started=sent, timeout=timeout,
+                                                 window=window, limit=expect):
             seen.add(reply.sender)
-            ms = (last - sent) * 1000
-            times.append(ms)
-            self.out.print(f"{reply.sender:<40} time={ms:.2f} ms", markup=False)
+            times.append(elapsed * 1000)
+            self.out.print(f"{reply.sender:<40} time={elapsed * 1000:.2f} ms", markup=False)
         session.forget(request.id)
         self.out.print()
         self.out.print("---- ping statistics ----")
