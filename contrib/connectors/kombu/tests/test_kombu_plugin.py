@@ -66,7 +66,9 @@ def test_defaults_per_transport(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("line", "message"), [
     ("plugin.kombu.url = rabit://host", "unsupported scheme 'rabit'"),
     ("plugin.kombu.url = filesystem://relative/path", "absolute"),
-    ("plugin.kombu.url = amqp://a//;amqp://b//", "one broker URL"),
+    ("plugin.kombu.url = amqp://a//;redis://b/0", "one transport"),
+    ("plugin.kombu.url = memory://, memory://", "takes one URL"),
+    ("plugin.kombu.sqs_retention = 10", "at least 60"),
     ("plugin.kombu.polling_interval = soon", "expected a number"),
     ("plugin.kombu.heartbeat = -1", "at least 0"),
     ("plugin.kombu.pooling_interval = 1", "unknown key"),

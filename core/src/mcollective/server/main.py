@@ -4,6 +4,9 @@ Foreground by default (for systemd and containers); ``--daemonize`` forks into t
 background. The pid file is written once the node is connected and subscribed, so its
 appearance means "ready", and it is held under a lock so two daemons can never share it.
 
+``--emulate N`` serves N emulated node identities from this one process (see
+:mod:`mcollective.server.emulator`), to measure large collectives on one machine.
+
 Signals: TERM/INT stop gracefully (running actions get up to ``soft_shutdown_timeout``
 seconds), HUP reloads configuration, facts and agents, USR2 cycles the log level.
 """
@@ -43,8 +46,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        help="stay in the foreground (the default)")
     parser.add_argument("--loglevel", choices=["debug", "info", "warn", "error", "fatal"],
                         help="override the configured log level")
+    parser.add_argument("--emulate", type=_count, metavar="N",
+                        help="serve N emulated node identities (<identity>-NNNN, varied "
+                             "facts) from this one process over shared connections, to "
+                             "measure large collectives on one machine")
+    parser.add_argument("--emulate-offset", type=_count, default=0, metavar="K",
+                        help="number the emulated identities from K (several emulator "
+                             "processes then form one collective)")
     parser.add_argument("--version", action="version", version=f"mcollectived {__version__}")
     return parser.parse_args(argv)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
 
 
 class PidFile:
@@ -100,7 +120,7 @@ def daemonize() -> None:
 
 
 def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
-        loglevel: str | None) -> int:
+        loglevel: str | None, emulate: int = 0, emulate_offset: int = 0) -> int:
     from mcollective.server.daemon import Daemon
 
     logfile = None
@@ -138,7 +158,12 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     signal.signal(signal.SIGHUP, on_hup)
     signal.signal(signal.SIGUSR2, on_usr2)
 
-    daemon = Daemon(config)
+    if emulate:
+        from mcollective.server.emulator import EmulatedDaemon
+
+        daemon: Daemon = EmulatedDaemon(config, emulate, offset=emulate_offset)
+    else:
+        daemon = Daemon(config)
     try:
         daemon.start()
     except MCollectiveError as exc:
@@ -179,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     daemon_mode = config.daemonize if args.daemonize is None else args.daemonize
     pidfile = args.pidfile or config.pidfile
     try:
-        return run(config, pidfile=pidfile, daemon_mode=daemon_mode, loglevel=args.loglevel)
+        return run(config, pidfile=pidfile, daemon_mode=daemon_mode, loglevel=args.loglevel,
+                   emulate=args.emulate or 0, emulate_offset=args.emulate_offset)
     except MCollectiveError as exc:
         print(f"mcollectived: {exc}", file=sys.stderr)
         return 1

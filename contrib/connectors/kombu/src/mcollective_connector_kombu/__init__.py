@@ -6,11 +6,13 @@ Features
   direct requests to named nodes (a direct exchange per collective), replies to a
   private queue per client process (DESIGN §5).
 * Brokers: RabbitMQ (``amqp://``, ``amqps://``, ``pyamqp://``), Redis (``redis://``,
-  ``rediss://``), the embedded filesystem broker (``filesystem://``, the default: no
-  server to install) and ``memory://`` (one process, for tests).
+  ``rediss://``), SQS + SNS (``sqs://``, extra ``[sqs]``), the embedded filesystem
+  broker (``filesystem://``, the default: no server to install) and ``memory://``
+  (one process, for tests). Several URLs are failover brokers.
 * One process can host many node identities; every message says which one it is for.
 * Queues of nodes and clients that stop are removed (AMQP: exclusive/auto-delete with
-  an ``x-expires`` backstop; filesystem: by the janitor, even after ``kill -9``).
+  an ``x-expires`` backstop; filesystem and Redis: by a janitor, even after
+  ``kill -9``; Redis broadcast is PUB/SUB, so dead nodes accumulate nothing).
 * Request TTL as per-message expiration on AMQP; elsewhere nodes drop stale requests.
 
 Connection string
@@ -28,7 +30,8 @@ Options
 ``plugin.kombu.polling_interval`` (seconds; default per transport: filesystem 0.1,
 memory 0.01, redis 0.25), ``plugin.kombu.heartbeat`` (AMQP, default 30, 0 disables),
 ``plugin.kombu.queue_expires`` (AMQP ``x-expires`` backstop, default 300),
-``plugin.kombu.janitor_interval`` (filesystem, default 5). Core keys used:
+``plugin.kombu.janitor_interval`` (filesystem and redis, default 5), and the failover,
+TLS, credential, Redis liveness and SQS keys listed in ``docs/middleware.md``. Core keys used:
 ``connection_timeout`` (default 10 s) and ``publish_timeout``.
 """
 

@@ -15,20 +15,28 @@ Subscriptions are kept as *desired state* (identity -> collectives and agents, p
 reply queue) and applied as a difference against what is bound, so calling
 :meth:`subscribe_node` again (reload) binds new agents and unbinds removed ones, and a
 reconnect simply applies everything again.
+
+Failover: ``plugin.kombu.url`` may list several brokers; each connection attempt takes
+the next one, and after a full round without success the connector waits an
+exponentially growing, jittered pause (so that a thousand daemons do not reconnect in
+lock-step after a broker restart), at most ``max_backoff`` seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import logging
+import os
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import kombu
 from kombu import Consumer, Producer, Queue
@@ -36,7 +44,7 @@ from kombu import Consumer, Producer, Queue
 from mcollective.connector import Connector, MessageHandler
 from mcollective.errors import ConnectionFailed
 from mcollective_connector_kombu import topology
-from mcollective_connector_kombu.options import KombuOptions
+from mcollective_connector_kombu.options import BrokerURL, KombuOptions
 from mcollective_connector_kombu.topology import ExchangeSpec, QueuePolicy
 
 log = logging.getLogger(__name__)
@@ -51,8 +59,8 @@ DRAIN_TIMEOUT = 0.1
 OPERATION_TIMEOUT = 30.0
 #: Seconds between heartbeat/keep-alive work on the publishing connection.
 MAINTENANCE_INTERVAL = 1.0
-#: Longest wait between reconnection attempts of the consumer.
-MAX_BACKOFF = 5.0
+#: First pause after a failed round of connection attempts (doubles up to max_backoff).
+FIRST_BACKOFF = 0.1
 
 _CONTENT_TYPE = "application/octet-stream"
 
@@ -63,6 +71,16 @@ class NodeSubscription:
     agents: frozenset[str]
 
 
+#: What a consumed queue delivers to: a node identity, ``None`` (this client's replies)
+#: or, for a redis PUB/SUB subscription, a (collective, agent) to fan out locally.
+Target = str | None | tuple[str, str]
+
+
+def backoff(delay: float) -> float:
+    """A pause of about ``delay`` seconds: uniformly jittered in [delay/2, delay]."""
+    return random.uniform(delay / 2, delay)
+
+
 class KombuConnector(Connector):
     """A :class:`mcollective.connector.Connector` over kombu (see module docstring)."""
 
@@ -71,17 +89,27 @@ class KombuConnector(Connector):
         self.options = options
         self.policy = QueuePolicy(options.broker.family, options.queue_expires)
         self.stats = {"published": 0, "publish_errors": 0, "received": 0,
-                      "handler_errors": 0, "reconnects": 0}
+                      "handler_errors": 0, "reconnects": 0, "failovers": 0}
+        #: Names this process's private resources (redis owner entries, pubsub queues).
+        self.session = topology.session_id(options.identity)
+        self._broker_index = 0
+        self._current: BrokerURL | None = None
         self._stats_lock = threading.Lock()
         # Desired state, guarded by _state_lock.
         self._state_lock = threading.RLock()
         self._desired: dict[str, NodeSubscription] = {}
+        #: redis: (collective, agent) -> local identities hosting it (from _desired).
+        self._hosting: dict[tuple[str, str], tuple[str, ...]] = {}
         self._reply_queue: str | None = None
+        self._reply_slot: IO[str] | None = None  # sqs: flock on our host reply queue
         # Consuming side, touched only by whoever runs consumer operations (see _on_consumer).
         self._conn: kombu.Connection | None = None
         self._channel: Any = None
         self._bound: dict[str, dict[str, set[str]]] = {}  # identity -> collective -> agents
         self._consumers: dict[str, Consumer] = {}  # queue -> consumer
+        self._pubsub: dict[tuple[str, str], str] = {}  # redis: (collective, agent) -> queue
+        self._next_renew = 0.0
+        self._next_sweep = 0.0
         self._declared: set[str] = set()  # exchanges declared on the consuming channel
         self._reply_declared = False
         self._broken = False  # the consuming connection needs rebuilding
@@ -91,6 +119,11 @@ class KombuConnector(Connector):
         self._producer: Producer | None = None
         self._pub_declared: set[str] = set()
         self._pub_broken = False
+        # Replies waiting for the replies thread (see publish_reply).
+        self._outbox_cv = threading.Condition()
+        self._outbox: list[tuple[str, bytes, int]] = []
+        self._outbox_closed = False
+        self._replier: threading.Thread | None = None
         # Consumer thread.
         self._on_message: MessageHandler | None = None
         self._thread: threading.Thread | None = None
@@ -102,7 +135,7 @@ class KombuConnector(Connector):
 
     def connect(self, *, timeout: float | None = None) -> None:
         """Open the consuming and publishing connections, or raise ConnectionFailed
-        (naming the URL, password masked) once ``timeout`` seconds have passed."""
+        (naming the URLs, passwords masked) once ``timeout`` seconds have passed."""
         if self._closed:
             raise ConnectionFailed("this connector was closed; create a new one")
         if self._conn is not None:
@@ -120,7 +153,9 @@ class KombuConnector(Connector):
         with self._pub_lock:
             self._pub_conn = pub
             self._producer = Producer(pub.channel(), auto_declare=False)
-        log.info("connected to %s", self.options.broker.display)
+        self._sweep(force=True)
+        log.info("connected to %s", self._current.display if self._current
+                 else self.options.display)
 
     def subscribe_node(self, identity: str, collectives: Iterable[str],
                        agents: Iterable[str]) -> None:
@@ -133,8 +168,7 @@ class KombuConnector(Connector):
     def subscribe_replies(self) -> str:
         def op() -> str:
             if self._reply_queue is None:
-                self._reply_queue = topology.reply_queue(self.options.main_collective,
-                                                         self.options.identity)
+                self._reply_queue = self._new_reply_queue_name()
             try:
                 self._ensure_reply_queue()
             except self._recoverable_errors():
@@ -143,6 +177,31 @@ class KombuConnector(Connector):
             return self._reply_queue
 
         return self._on_consumer(op)
+
+    def _new_reply_queue_name(self) -> str:
+        """A private queue per process; on SQS one of a few long-lived queues per
+        host, held under an ``flock`` so that concurrent clients never share one."""
+        main, identity = self.options.main_collective, self.options.identity
+        if self.policy.persistent_replies and self.options.statedir:
+            folder = os.path.join(self.options.statedir, "sqs-reply-slots")
+            with contextlib.suppress(OSError):
+                os.makedirs(folder, exist_ok=True)
+                for slot in range(self.options.sqs_reply_slots):
+                    fh = open(os.path.join(folder, f"{slot}.lock"), "a")  # noqa: SIM115
+                    try:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        fh.close()
+                        continue
+                    self._reply_slot = fh
+                    return topology.host_reply_queue(main, identity, slot)
+            log.warning("no free SQS reply slot in %s; using a queue of this process",
+                        folder)
+        return topology.reply_queue(main, identity)
+
+    @property
+    def _reply_is_persistent(self) -> bool:
+        return self._reply_slot is not None
 
     def start(self, on_message: MessageHandler) -> None:
         with self._state_lock:
@@ -163,14 +222,66 @@ class KombuConnector(Connector):
 
     def publish_request(self, body: bytes, *, collective: str, agent: str, ttl: int,
                         targets: Sequence[str] | None = None) -> None:
+        policy = self.policy
         if targets is None:
-            self._publish(topology.broadcast_exchange(collective),
-                          [topology.agent_key(agent)], body, ttl)
+            if policy.broadcast == "topic":
+                self._publish(topology.broadcast_exchange(collective),
+                              [topology.agent_key(agent)], body, ttl)
+            else:
+                # redis (PUB/SUB pattern = the channel name) and SNS ignore the key.
+                self._publish(topology.fanout_exchange(collective, agent), [""], body, ttl)
         elif targets:
-            self._publish(topology.directed_exchange(collective), list(targets), body, ttl)
+            if policy.direct_via_default:
+                self._publish(None, [topology.node_queue(collective, t) for t in targets],
+                              body, ttl)
+            else:
+                self._publish(topology.directed_exchange(collective), list(targets), body,
+                              ttl)
 
     def publish_reply(self, body: bytes, reply_to: str, *, ttl: int) -> None:
-        self._publish(None, [reply_to], body, ttl)
+        """Queue a reply for the replies thread, which publishes everything queued in
+        one go under one lock: a daemon answers from many worker threads at once (an
+        emulator from hundreds), and taking turns on the publishing lock per reply
+        cost more than the publishing itself. Failures are logged and counted
+        (``publish_errors``); the reply is lost as a network would lose it."""
+        with self._outbox_cv:
+            if self._closed or self._pub_conn is None:
+                self._count("publish_errors")
+                raise ConnectionFailed("not connected" if not self._closed
+                                       else "the connector is closed")
+            self._outbox.append((reply_to, body, ttl))
+            if self._replier is None:
+                self._replier = threading.Thread(target=self._publish_replies,
+                                                 name="mco-kombu-replies", daemon=True)
+                self._replier.start()
+            self._outbox_cv.notify()
+
+    def _publish_replies(self) -> None:
+        while True:
+            with self._outbox_cv:
+                while not self._outbox and not self._outbox_closed:
+                    self._outbox_cv.wait()
+                if not self._outbox:
+                    return
+                batch, self._outbox = self._outbox, []
+            with self._pub_lock:
+                for reply_to, body, ttl in batch:
+                    if self._pub_conn is None:
+                        self._count("publish_errors")
+                        continue
+                    try:
+                        self._publish_one(None, reply_to, body, self.policy.expiration(ttl))
+                    except Exception as exc:
+                        log.warning("could not publish a reply to %s: %s", reply_to, exc)
+
+    def _flush_replies(self) -> None:
+        """Publish what is queued, then stop the replies thread."""
+        with self._outbox_cv:
+            self._outbox_closed = True
+            self._outbox_cv.notify_all()
+            thread = self._replier
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=max(5.0, 2 * self.options.publish_timeout))
 
     def close(self) -> None:
         """Stop the consumer thread, delete this process's queues, disconnect."""
@@ -187,6 +298,36 @@ class KombuConnector(Connector):
             return
         self._finish_close(thread)
 
+    def abandon(self) -> None:
+        """Stop as a killed process would: nothing deleted, connections just dropped.
+
+        For crash tests (the connector contract); a real ``kill -9`` is exercised by
+        the fault tests. The broker, the filesystem janitor or the Redis janitor must
+        then remove what this process owned.
+        """
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        with self._outbox_cv:  # queued replies die with the process
+            self._outbox.clear()
+            self._outbox_closed = True
+            self._outbox_cv.notify_all()
+        for conn in (self._conn, self._pub_conn):
+            if conn is not None:
+                _drop(conn)
+        with self._state_lock:
+            self._conn = self._channel = None
+        with self._pub_lock:
+            self._pub_conn = self._producer = None
+        if self._reply_slot is not None:
+            self._reply_slot.close()
+            self._reply_slot = None
+
     def describe(self) -> dict[str, Any]:
         with self._state_lock:
             nodes = {identity: {"collectives": list(sub.collectives),
@@ -195,20 +336,25 @@ class KombuConnector(Connector):
             reply = self._reply_queue
         info: dict[str, Any] = {
             "connector": "kombu",
-            "url": self.options.broker.display,
+            "url": self.options.display,
+            "broker": self._current.display if self._current else None,
             "transport": self.options.broker.family,
             "connected": self._conn is not None and not self._closed,
             "consuming": self._thread is not None and self._thread.is_alive(),
+            "session": self.session,
             "reply_queue": reply,
             "nodes": nodes,
             "stats": dict(self.stats),
         }
+        publisher = getattr(self._producer, "channel", None)
+        if hasattr(publisher, "dropped"):
+            # Published to a queue that no longer exists (a node or client gone).
+            info["dropped"] = publisher.dropped
         consuming = getattr(getattr(self._conn, "transport", None), "broker", None)
         publishing = getattr(getattr(self._pub_conn, "transport", None), "broker", None)
         if consuming is not None and publishing is not None:
             info["filesystem"] = {
                 "root": consuming.root,
-                # Published to a queue that no longer exists.
                 "dropped": publishing.stats["dropped"],
                 "swept_queues": consuming.stats["swept_queues"],
                 "swept_sessions": consuming.stats["swept_sessions"],
@@ -218,31 +364,54 @@ class KombuConnector(Connector):
     # --- connections --------------------------------------------------------------
 
     def _open(self, deadline: float, *, role: str) -> kombu.Connection:
-        """Connect, retrying until ``deadline``; each attempt is bounded by the time
-        left, so this never blocks past it."""
+        """Connect to the next broker of the failover list, retrying until
+        ``deadline``; each attempt is bounded by the time left, so this never blocks
+        past it. After a full round of failures, wait a jittered, doubling pause."""
+        brokers = self.options.brokers
         last: BaseException | None = None
-        delay = 0.1
+        delay = FIRST_BACKOFF
+        attempts = 0
         while True:
+            broker = brokers[self._broker_index % len(brokers)]
             remaining = deadline - time.monotonic()
-            conn = self._new_connection(max(remaining, 0.05), role=role)
+            conn = self._new_connection(broker, max(remaining, 0.05), role=role)
             try:
                 # One attempt (kombu's connect() sleeps 2 s and retries once); the
                 # retrying is ours, bounded by the deadline.
                 conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+                self._probe(conn, max(remaining, 0.05))
+                if self._current is not None and self._current != broker:
+                    self._count("failovers")
+                    log.warning("failed over to %s", broker.display)
+                self._current = broker
                 return conn
             except Exception as exc:  # every transport has its own error classes
                 last = exc
+                log.debug("connecting to %s failed: %s", broker.display, exc)
                 _release(conn)
+            attempts += 1
+            self._broker_index += 1
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stopping.wait(min(delay, remaining)):
+            if remaining <= 0:
                 break
-            delay = min(delay * 2, 1.0)
+            if attempts % len(brokers) == 0:
+                if self._stopping.wait(min(backoff(delay), remaining)):
+                    break
+                delay = min(delay * 2, self.options.max_backoff)
         reason = f"{type(last).__name__}: {last}" if last else "timed out"
-        raise ConnectionFailed(
-            f"cannot connect to {self.options.broker.display}: {reason}") from last
+        raise ConnectionFailed(f"cannot connect to {self.options.display}: {reason}") \
+            from last
 
-    def _new_connection(self, timeout: float, *, role: str) -> kombu.Connection:
-        opts, broker = self.options, self.options.broker
+    def _probe(self, conn: kombu.Connection, timeout: float) -> None:
+        """SQS is HTTP: 'connecting' does nothing, so ask it something cheap."""
+        if self.options.broker.family == "sqs":
+            conn.default_channel.sqs().list_queues(QueueNamePrefix="mco-probe-",
+                                                   MaxResults=1)
+
+    def _new_connection(self, broker: BrokerURL, timeout: float, *,
+                        role: str) -> kombu.Connection:
+        opts = self.options
+        ssl: Any = opts.tls.for_family(broker.family) if opts.tls else None
         if broker.family == "filesystem":
             from mcollective_connector_kombu.fstransport import Transport as FsTransport
 
@@ -261,20 +430,41 @@ class KombuConnector(Connector):
         if broker.family == "redis":
             from mcollective_connector_kombu.transports import RedisTransport
 
-            ssl = broker.url.lower().startswith("rediss://") or None
             return kombu.Connection(broker.url, transport=RedisTransport, ssl=ssl,
                                     connect_timeout=timeout, transport_options={
                 "polling_interval": opts.polling_interval,
                 # One list per queue instead of four: one BRPOP key per queue.
                 "priority_steps": [0],
+                # PUB/SUB channel = exchange name; the routing key is not a pattern.
+                "fanout_patterns": False,
                 "socket_connect_timeout": timeout,
                 # A publish or command stuck on a dead server fails instead of hanging;
                 # must exceed the BRPOP timeout.
                 "socket_timeout": max(5.0, 2 * opts.publish_timeout,
                                       (opts.polling_interval or 0) + 2),
+                "health_check_interval": 10,
+                "mco_session": self.session,
+                "mco_liveness_ms": int(opts.liveness_timeout * 1000),
             })
-        return kombu.Connection(broker.url, connect_timeout=timeout,
-                                heartbeat=opts.heartbeat, transport_options={
+        if broker.family == "sqs":
+            from mcollective_connector_kombu.transports import sqs_transport
+
+            return kombu.Connection(broker.url, transport=sqs_transport(),
+                                    transport_options={
+                "region": opts.sqs_region,
+                "is_secure": opts.sqs_secure,
+                "supports_fanout": True,
+                "wait_time_seconds": opts.sqs_wait_time,
+                "polling_interval": opts.polling_interval,
+                "sqs-creation-attributes": {
+                    "MessageRetentionPeriod": str(opts.sqs_retention)},
+                "client-config": {"connect_timeout": max(timeout, 0.5),
+                                  "read_timeout": max(5.0, opts.sqs_wait_time + 5.0),
+                                  "retries": {"max_attempts": 1}},
+            })
+        return kombu.Connection(broker.url, connect_timeout=timeout, ssl=ssl or
+                                broker.scheme == "amqps", heartbeat=opts.heartbeat,
+                                transport_options={
             "write_timeout": max(5.0, 2 * opts.publish_timeout),
             "read_timeout": max(5.0, 2 * opts.publish_timeout),
         })
@@ -311,7 +501,7 @@ class KombuConnector(Connector):
             return future.result(timeout=OPERATION_TIMEOUT)
         except TimeoutError:
             raise ConnectionFailed(
-                f"the consumer of {self.options.broker.display} did not respond within "
+                f"the consumer of {self.options.display} did not respond within "
                 f"{OPERATION_TIMEOUT:g}s (reconnecting?)") from None
 
     def _wake_consumer(self) -> None:
@@ -357,7 +547,7 @@ class KombuConnector(Connector):
             self._repair_if_not_started()
             if refused is not None:
                 raise ConnectionFailed(
-                    f"{self.options.broker.display} refused the subscriptions of "
+                    f"{self.options.display} refused the subscriptions of "
                     f"{identity}: {type(refused).__name__}: {refused}") from refused
 
         self._on_consumer(op)
@@ -374,6 +564,13 @@ class KombuConnector(Connector):
                 self._desired.pop(identity, None)
             else:
                 self._desired[identity] = wanted
+            if self.policy.broadcast == "pubsub":
+                hosting: dict[tuple[str, str], list[str]] = {}
+                for ident, sub in self._desired.items():
+                    for collective in sub.collectives:
+                        for agent in sub.agents:
+                            hosting.setdefault((collective, agent), []).append(ident)
+                self._hosting = {k: tuple(v) for k, v in hosting.items()}
 
     def _apply_node(self, identity: str) -> None:
         """Make what is bound for ``identity`` match what is desired."""
@@ -382,54 +579,96 @@ class KombuConnector(Connector):
         have = self._bound.setdefault(identity, {})
         collectives = wanted.collectives if wanted else ()
         agents = wanted.agents if wanted else frozenset()
+        mode = self.policy.broadcast
         for collective in [c for c in have if c not in collectives]:
             self._drop_node_queue(identity, collective, have[collective])
             del have[collective]
         for collective in collectives:
             queue = topology.node_queue(collective, identity)
-            broadcast = topology.broadcast_exchange(collective)
             if collective not in have:
-                directed = topology.directed_exchange(collective)
-                self._declare(broadcast)
-                self._declare(directed)
                 self.policy.declare_node_queue(self._channel, queue)
-                self._channel.queue_bind(queue=queue, exchange=directed.name,
-                                         routing_key=identity)
+                if not self.policy.direct_via_default:
+                    directed = topology.directed_exchange(collective)
+                    self._declare(directed)
+                    self._channel.queue_bind(queue=queue, exchange=directed.name,
+                                             routing_key=identity)
                 have[collective] = set()
             bound = have[collective]
-            for agent in sorted(bound - agents):
-                self._channel.queue_unbind(queue=queue, exchange=broadcast.name,
-                                           routing_key=topology.agent_key(agent))
-                bound.discard(agent)
-            for agent in sorted(agents - bound):
-                self._channel.queue_bind(queue=queue, exchange=broadcast.name,
-                                         routing_key=topology.agent_key(agent))
-                bound.add(agent)
+            if mode == "pubsub":
+                bound.clear()
+                bound.update(agents)  # broadcast is per process: see _apply_pubsub
+            else:
+                for agent in sorted(bound - agents):
+                    self._unbind_agent(queue, collective, agent)
+                    bound.discard(agent)
+                for agent in sorted(agents - bound):
+                    exchange, key = self._agent_binding(collective, agent)
+                    self._declare(exchange)
+                    self._channel.queue_bind(queue=queue, exchange=exchange.name,
+                                             routing_key=key)
+                    bound.add(agent)
             if self._on_message is not None and queue not in self._consumers:
                 self._consume(queue, identity)
         if not have:
             self._bound.pop(identity, None)
+        if mode == "pubsub":
+            self._apply_pubsub()
+
+    def _agent_binding(self, collective: str, agent: str) -> tuple[ExchangeSpec, str]:
+        """Where a node queue is bound to receive broadcasts for ``agent``."""
+        if self.policy.broadcast == "topic":
+            return topology.broadcast_exchange(collective), topology.agent_key(agent)
+        return topology.fanout_exchange(collective, agent), ""
+
+    def _unbind_agent(self, queue: str, collective: str, agent: str) -> None:
+        exchange, key = self._agent_binding(collective, agent)
+        self._channel.queue_unbind(queue=queue, exchange=exchange.name, routing_key=key)
+
+    def _apply_pubsub(self) -> None:
+        """redis: one PUB/SUB subscription per (collective, agent) any local identity
+        hosts; messages are fanned out to those identities in-process."""
+        with self._state_lock:
+            wanted = set(self._hosting)
+        for key in [k for k in self._pubsub if k not in wanted]:
+            queue = self._pubsub.pop(key)
+            self._cancel(queue)
+            self._channel.queue_delete(queue=queue)
+        for key in sorted(wanted - set(self._pubsub)):
+            collective, agent = key
+            queue = topology.fanout_queue(collective, agent, self.session)
+            exchange = topology.fanout_exchange(collective, agent)
+            self._declare(exchange)
+            self.policy.declare_pubsub_queue(self._channel, queue)
+            self._channel.queue_bind(queue=queue, exchange=exchange.name, routing_key="")
+            self._pubsub[key] = queue
+        if self._on_message is not None:
+            for key, queue in self._pubsub.items():
+                if queue not in self._consumers:
+                    self._consume(queue, key)
 
     def _drop_node_queue(self, identity: str, collective: str, agents: set[str]) -> None:
         queue = topology.node_queue(collective, identity)
         self._cancel(queue)
-        if not self.policy.is_amqp:
+        if self.policy.broadcast == "topic" and not self.policy.is_amqp:
             # Virtual transports keep routing tables the publisher reads: empty them
             # before the queue goes (AMQP brokers drop a queue's bindings with it).
-            broadcast = topology.broadcast_exchange(collective).name
             for agent in sorted(agents):
-                self._channel.queue_unbind(queue=queue, exchange=broadcast,
-                                           routing_key=topology.agent_key(agent))
+                self._unbind_agent(queue, collective, agent)
             self._channel.queue_unbind(queue=queue,
                                        exchange=topology.directed_exchange(collective).name,
                                        routing_key=identity)
+        # sqs: queue_delete removes the SNS subscriptions; redis: the list and owner.
         self._channel.queue_delete(queue=queue)
 
     def _ensure_reply_queue(self) -> None:
         if self._reply_queue is None:
             return
         if not self._reply_declared:
-            self.policy.declare_reply_queue(self._channel, self._reply_queue)
+            if self._reply_is_persistent:
+                # Shared over time by the clients of this host: not exclusive.
+                self.policy.declare_node_queue(self._channel, self._reply_queue)
+            else:
+                self.policy.declare_reply_queue(self._channel, self._reply_queue)
             self._reply_declared = True
         if self._on_message is not None and self._reply_queue not in self._consumers:
             self._consume(self._reply_queue, None)
@@ -442,16 +681,19 @@ class KombuConnector(Connector):
                 queue = topology.node_queue(collective, identity)
                 if queue not in self._consumers:
                     self._consume(queue, identity)
+        for key, queue in self._pubsub.items():
+            if queue not in self._consumers:
+                self._consume(queue, key)
 
     def _declare(self, exchange: ExchangeSpec) -> None:
         if exchange.name not in self._declared:
             topology.declare_exchange(self._channel, exchange)
             self._declared.add(exchange.name)
 
-    def _consume(self, queue: str, identity: str | None) -> None:
+    def _consume(self, queue: str, target: Target) -> None:
         consumer = Consumer(self._channel, queues=[Queue(queue, no_declare=True)],
                             no_ack=True, auto_declare=False,
-                            on_message=functools.partial(self._handle, identity))
+                            on_message=functools.partial(self._handle, target))
         consumer.consume()
         self._consumers[queue] = consumer
 
@@ -460,7 +702,7 @@ class KombuConnector(Connector):
         if consumer is not None:
             consumer.cancel()
 
-    def _handle(self, identity: str | None, message: Any) -> None:
+    def _handle(self, target: Target, message: Any) -> None:
         self._count("received")
         handler = self._on_message
         if handler is None:
@@ -468,12 +710,19 @@ class KombuConnector(Connector):
         body = message.body
         if isinstance(body, str):
             body = body.encode()
-        try:
-            handler(bytes(body), identity)
-        except Exception:
-            self._count("handler_errors")
-            log.exception("message handler failed for a message to %s",
-                          identity or "the reply queue")
+        body = bytes(body)
+        if isinstance(target, tuple):
+            with self._state_lock:
+                identities: tuple[str | None, ...] = self._hosting.get(target, ())
+        else:
+            identities = (target,)
+        for identity in identities:
+            try:
+                handler(body, identity)
+            except Exception:
+                self._count("handler_errors")
+                log.exception("message handler failed for a message to %s",
+                              identity or "the reply queue")
 
     # --- the consumer thread --------------------------------------------------------
 
@@ -497,11 +746,13 @@ class KombuConnector(Connector):
                 if now >= next_maintenance:
                     next_maintenance = now + MAINTENANCE_INTERVAL
                     self._maintain_publisher()
+                    self._maintain_session(now)
+                    self._sweep()
             except Exception as exc:
                 if self._stopping.is_set():
                     break
                 log.warning("connection to %s failed: %s: %s; reconnecting",
-                            self.options.broker.display, type(exc).__name__, exc)
+                            self.options.display, type(exc).__name__, exc)
                 self._broken = True
         self._fail_pending_ops()
 
@@ -511,12 +762,9 @@ class KombuConnector(Connector):
         ``deadline`` None: keep trying (with backoff) until it works or close() is
         called; otherwise raise ConnectionFailed once it passes.
         """
-        delay = 0.1
+        delay = FIRST_BACKOFF
         old = self._conn
-        self._consumers.clear()
-        self._bound.clear()
-        self._declared.clear()
-        self._reply_declared = False
+        self._forget_consumer_state()
         if old is not None:
             _release(old)
         while not self._stopping.is_set():
@@ -529,21 +777,25 @@ class KombuConnector(Connector):
                 self._restore()
                 self._broken = False
                 self._count("reconnects")
-                log.info("reconnected to %s", self.options.broker.display)
+                log.info("reconnected to %s", self._current.display if self._current
+                         else self.options.display)
                 return
             except Exception as exc:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise ConnectionFailed(
-                        f"cannot reconnect to {self.options.broker.display}: {exc}"
-                    ) from exc
-                log.warning("reconnecting to %s failed: %s", self.options.broker.display,
-                            exc)
-                self._consumers.clear()
-                self._bound.clear()
-                self._declared.clear()
-                self._reply_declared = False
-                self._stopping.wait(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+                        f"cannot reconnect to {self.options.display}: {exc}") from exc
+                log.warning("reconnecting to %s failed: %s", self.options.display, exc)
+                self._forget_consumer_state()
+                self._stopping.wait(backoff(delay))
+                delay = min(delay * 2, self.options.max_backoff)
+
+    def _forget_consumer_state(self) -> None:
+        """What was declared on the consuming connection: gone with it."""
+        self._consumers.clear()
+        self._bound.clear()
+        self._pubsub.clear()
+        self._declared.clear()
+        self._reply_declared = False
 
     def _restore(self) -> None:
         """Declare the reply queue and every node subscription on a new connection. A
@@ -559,11 +811,42 @@ class KombuConnector(Connector):
                 raise
             except Exception as exc:
                 log.error("%s refused the subscriptions of %s after reconnecting (%s); "
-                          "dropped them", self.options.broker.display, identity, exc)
+                          "dropped them", self.options.display, identity, exc)
                 self._set_desired(identity, None)
                 self._bound.pop(identity, None)
                 if self.policy.channel_dies_on_error:
                     raise
+
+    def _maintain_session(self, now: float) -> None:
+        """redis: renew this process's liveness key; if it had expired (a stall longer
+        than ``liveness_timeout``), the janitor may have removed our lists: rebuild."""
+        if self.options.broker.family != "redis" or now < self._next_renew:
+            return
+        self._next_renew = now + self.options.liveness_timeout / 3
+        renew = getattr(self._channel, "renew_session", None)
+        owns = bool(self._bound) or self._reply_declared
+        if renew is not None and not renew() and owns:
+            log.warning("our liveness key on %s had expired; declaring our queues again",
+                        self.options.display)
+            self._broken = True
+
+    def _sweep(self, *, force: bool = False) -> None:
+        """redis: delete the lists of processes that died without cleaning up (the
+        filesystem broker has its own janitor). One process per interval sweeps."""
+        if self.options.broker.family != "redis" or self._channel is None:
+            return
+        interval = self.options.janitor_interval
+        now = time.monotonic()
+        if not force and (not interval or now < self._next_sweep):
+            return
+        self._next_sweep = now + interval
+        from mcollective_connector_kombu.transports import sweep_redis
+
+        try:
+            with self._channel.conn_or_acquire() as client:
+                sweep_redis(client, lock_ms=0 if force else int(interval * 1000))
+        except Exception as exc:
+            log.debug("janitor failed: %s", exc)
 
     def _fail_pending_ops(self) -> None:
         with self._state_lock:
@@ -586,21 +869,27 @@ class KombuConnector(Connector):
                 for identity, collectives in list(self._bound.items()):
                     for collective, agents in list(collectives.items()):
                         self._drop_node_queue(identity, collective, agents)
-                if self._reply_declared and self._reply_queue is not None:
+                for queue in self._pubsub.values():
+                    self._channel.queue_delete(queue=queue)
+                if (self._reply_declared and self._reply_queue is not None
+                        and not self._reply_is_persistent):
                     self._channel.queue_delete(queue=self._reply_queue)
             except Exception as exc:
                 log.debug("could not remove queues while closing: %s", exc)
-        self._bound.clear()
-        self._consumers.clear()
+        self._forget_consumer_state()
+        if self._reply_slot is not None:
+            self._reply_slot.close()  # releases the flock: the next client may take it
+            self._reply_slot = None
         with self._state_lock:
             conn, self._conn, self._channel = self._conn, None, None
         if conn is not None:
             _release(conn)
+        self._flush_replies()
         with self._pub_lock:
             if self._pub_conn is not None:
                 _release(self._pub_conn)
             self._pub_conn = self._producer = None
-        log.debug("closed connection to %s", self.options.broker.display)
+        log.debug("closed connection to %s", self.options.display)
 
     # --- publishing -----------------------------------------------------------------
 
@@ -640,10 +929,10 @@ class KombuConnector(Connector):
                 if attempt == 2:
                     self._count("publish_errors")
                     raise ConnectionFailed(
-                        f"cannot publish to {self.options.broker.display}: "
+                        f"cannot publish to {self.options.display}: "
                         f"{type(exc).__name__}: {exc}") from exc
                 log.info("publishing to %s failed (%s); reconnecting the publisher",
-                         self.options.broker.display, exc)
+                         self.options.display, exc)
 
     def _reconnect_publisher(self) -> None:
         """Called with _pub_lock held."""
@@ -675,10 +964,38 @@ class KombuConnector(Connector):
                 conn.heartbeat_check()
             except Exception as exc:
                 log.info("publishing connection to %s lost (%s); will reconnect",
-                         self.options.broker.display, exc)
+                         self.options.display, exc)
                 self._pub_broken = True
         finally:
             self._pub_lock.release()
+
+
+def _drop(conn: kombu.Connection) -> None:
+    """Close a connection's sockets without any protocol goodbye or cleanup."""
+    import socket
+
+    transport = conn.__dict__.get("_transport")
+    session = getattr(transport, "session", None)
+    if session is not None and hasattr(transport, "broker"):  # filesystem: lock freed
+        transport.broker.abandon_session(session)
+        transport.session = None
+    sock = getattr(conn.__dict__.get("_connection"), "sock", None)  # py-amqp
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.close()
+    for channel in list(getattr(transport, "channels", None) or ()):  # redis
+        for attr in ("client", "subclient"):
+            client = channel.__dict__.get(attr)
+            pool = getattr(client, "connection_pool", None)
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    pool.disconnect()
+            connection = getattr(client, "connection", None)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.disconnect()
 
 
 def _release(conn: kombu.Connection) -> None:

@@ -278,6 +278,12 @@ class FsBroker:
                 os.unlink(path)
         session.abandon()
 
+    def abandon_session(self, session: Session) -> None:
+        """Let ``session`` die as if its process had been killed: its lock is released
+        and nothing is cleaned up (crash tests; the janitor must do the rest)."""
+        _own_sessions.pop(session.token, None)
+        session.abandon()
+
     def refresh_session(self, session: Session) -> None:
         """Touch the session's files, so that no age-based cleaner (tmpfiles.d and
         the like) ever removes the lock file of a process that is still running."""

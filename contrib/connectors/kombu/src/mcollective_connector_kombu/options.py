@@ -1,20 +1,30 @@
-"""The ``plugin.kombu.*`` settings: schema, defaults, and what the URL means.
+"""The ``plugin.kombu.*`` settings: schema, defaults, and what the URLs mean.
 
 Validated through :meth:`mcollective.config.Config.plugin_config`, so a mistake is
 reported with the file, line and full key. Only schemes whose semantics this connector
 was checked against are accepted; anything else is a configuration error naming them.
+
+Several URLs (``,`` or ``;`` separated) are failover brokers of one transport: the
+connector tries them in turn, starting after the last one that worked.
+
+Credentials, first one set wins: the URL's own ``user:password@``, then
+``plugin.kombu.user``/``plugin.kombu.password``, then the environment
+(``MCOLLECTIVE_KOMBU_USER``/``MCOLLECTIVE_KOMBU_PASSWORD``), so secrets can stay out of
+configuration files. TLS: ``amqps://``/``rediss://`` (or any ``plugin.kombu.ssl_*``
+key) with ``ssl_ca``, ``ssl_cert``, ``ssl_key`` and ``ssl_verify``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import voluptuous as vol
 
-from mcollective.config import number
+from mcollective.config import boolean, integer, number, optional, path
 
 if TYPE_CHECKING:
     from mcollective.config import Config
@@ -28,33 +38,41 @@ FAMILIES: dict[str, str] = {
     "amqps": "amqp",
     "redis": "redis",
     "rediss": "redis",
+    "sqs": "sqs",
 }
+
+#: Schemes that mean TLS by themselves.
+TLS_SCHEMES = {"amqps", "rediss"}
 
 #: ``polling_interval`` when not configured, per family. filesystem: the fallback
 #: re-check of consumed queues; a doorbell wakes the consumer at once, so this costs
 #: no latency, and 0.1 s (measured: 0.35 % idle CPU for a node with three queues)
 #: is much cheaper than 0.01 s (1.1 %);
 #: memory: the sleep between polls; redis: the BRPOP timeout, which is also how long
-#: closing may wait for the pending BRPOP; amqp pushes, nothing to poll.
+#: closing may wait for the pending BRPOP; sqs: the pause between empty receives
+#: (each receive itself long-polls ``sqs_wait_time``); amqp pushes, nothing to poll.
 DEFAULT_POLLING_INTERVAL: dict[str, float | None] = {
     "filesystem": 0.1,
     "memory": 0.01,
     "redis": 0.25,
+    "sqs": 0.05,
     "amqp": None,
 }
 
 #: Seconds to keep trying to reach the broker when ``connection_timeout`` is unset.
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
+ENV_USER = "MCOLLECTIVE_KOMBU_USER"
+ENV_PASSWORD = "MCOLLECTIVE_KOMBU_PASSWORD"
 
-def check_url(value: Any) -> str:
-    """Validate a broker URL without resolving defaults (that needs the statedir)."""
-    text = str(value).strip()
-    if not text:
-        raise vol.Invalid("a broker URL is needed, e.g. filesystem://, amqp://host//, "
-                          "redis://host:6379/0")
-    if ";" in text:
-        raise vol.Invalid("one broker URL expected, got a ';'-separated list")
+_SPLIT = re.compile(r"[;,\s]+")
+
+
+def split_urls(value: Any) -> list[str]:
+    return [u for u in _SPLIT.split(str(value).strip()) if u]
+
+
+def _check_one(text: str) -> str:
     scheme, sep, _ = text.partition("://")
     if not sep:
         raise vol.Invalid(f"expected scheme://..., got {text!r}")
@@ -69,6 +87,24 @@ def check_url(value: Any) -> str:
     return text
 
 
+def check_url(value: Any) -> str:
+    """Validate one broker URL or a failover list of them (without resolving defaults,
+    which needs the statedir)."""
+    urls = split_urls(value)
+    if not urls:
+        raise vol.Invalid("a broker URL is needed, e.g. filesystem://, amqp://host//, "
+                          "redis://host:6379/0, sqs://")
+    for url in urls:
+        _check_one(url)
+    families = {FAMILIES[u.partition("://")[0].lower()] for u in urls}
+    if len(families) > 1:
+        raise vol.Invalid("failover URLs must all use one transport, got "
+                          f"{', '.join(sorted(families))}")
+    if len(urls) > 1 and families & {"filesystem", "memory"}:
+        raise vol.Invalid(f"{families.pop()}:// takes one URL, not a failover list")
+    return ";".join(urls)
+
+
 @dataclass(frozen=True)
 class BrokerURL:
     """A validated broker URL and what it resolves to."""
@@ -77,6 +113,10 @@ class BrokerURL:
     url: str
     #: filesystem only: the broker directory.
     root: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return self.url.partition("://")[0].lower()
 
     @property
     def display(self) -> str:
@@ -89,17 +129,61 @@ class BrokerURL:
 
 
 def resolve_url(url: str | None, statedir: os.PathLike[str] | str) -> BrokerURL:
-    """The broker a URL designates; ``None`` or ``filesystem://`` mean the embedded
+    """The broker one URL designates; ``None`` or ``filesystem://`` mean the embedded
     broker in ``<statedir>/broker``."""
     if url is None:
         url = "filesystem://"
     scheme = url.partition("://")[0].lower()
     family = FAMILIES[scheme]
     if family == "filesystem":
-        path = unquote(urlsplit(url).path)
-        root = path if path not in ("", "/") else os.path.join(os.fspath(statedir), "broker")
+        url_path = unquote(urlsplit(url).path)
+        root = (url_path if url_path not in ("", "/")
+                else os.path.join(os.fspath(statedir), "broker"))
         return BrokerURL(family, url, os.path.abspath(root))
     return BrokerURL(family, url)
+
+
+def with_credentials(url: str, user: str | None, password: str | None) -> str:
+    """``url`` with ``user``/``password`` filled in, unless it carries its own."""
+    if not user and not password:
+        return url
+    parts = urlsplit(url)
+    if parts.username or parts.password or not parts.netloc:
+        return url
+    userinfo = quote(user or "", safe="")
+    if password:
+        userinfo += ":" + quote(password, safe="")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    """Certificates for ``amqps://``/``rediss://`` (or TLS forced by ``ssl_*`` keys)."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    verify: bool = True
+
+    def for_family(self, family: str) -> dict[str, Any]:
+        """The ``ssl`` argument of :class:`kombu.Connection` for ``family``: py-amqp
+        and redis-py spell the same things differently."""
+        import ssl
+
+        reqs = ssl.CERT_REQUIRED if self.verify else ssl.CERT_NONE
+        if family == "redis":
+            out: dict[str, Any] = {"ssl_cert_reqs": reqs}
+            for key, value in (("ssl_ca_certs", self.ca), ("ssl_certfile", self.cert),
+                               ("ssl_keyfile", self.key)):
+                if value:
+                    out[key] = value
+            return out
+        out = {"cert_reqs": reqs}
+        for key, value in (("ca_certs", self.ca), ("certfile", self.cert),
+                           ("keyfile", self.key)):
+            if value:
+                out[key] = value
+        return out
 
 
 SCHEMA: dict[str, Any] = {
@@ -108,6 +192,19 @@ SCHEMA: dict[str, Any] = {
     "heartbeat": number(0),
     "queue_expires": number(1),
     "janitor_interval": number(0),
+    "liveness_timeout": number(1),
+    "max_backoff": number(0.05),
+    "user": optional(str),
+    "password": optional(str),
+    "ssl_ca": optional(path),
+    "ssl_cert": optional(path),
+    "ssl_key": optional(path),
+    "ssl_verify": boolean,
+    "sqs_region": optional(str),
+    "sqs_secure": boolean,
+    "sqs_retention": integer(60),
+    "sqs_wait_time": integer(0),
+    "sqs_reply_slots": integer(1),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -116,6 +213,19 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat": 30.0,
     "queue_expires": 300.0,
     "janitor_interval": 5.0,
+    "liveness_timeout": 30.0,
+    "max_backoff": 5.0,
+    "user": None,
+    "password": None,
+    "ssl_ca": None,
+    "ssl_cert": None,
+    "ssl_key": None,
+    "ssl_verify": True,
+    "sqs_region": None,
+    "sqs_secure": True,
+    "sqs_retention": 60,
+    "sqs_wait_time": 1,
+    "sqs_reply_slots": 8,
 }
 
 
@@ -126,6 +236,8 @@ class KombuOptions:
     broker: BrokerURL
     identity: str
     main_collective: str
+    #: Failover list; ``broker`` is its first entry.
+    brokers: tuple[BrokerURL, ...] = ()
     #: See DEFAULT_POLLING_INTERVAL; ``None`` for push transports.
     polling_interval: float | None = None
     #: AMQP heartbeat in seconds (0 disables).
@@ -133,29 +245,74 @@ class KombuOptions:
     #: AMQP ``x-expires`` of our queues: a backstop that removes a queue left unused
     #: (never consumed) this long, on top of exclusive/auto-delete.
     queue_expires: float = 300.0
-    #: filesystem: seconds between sweeps for dead processes' queues (0: only on
-    #: connect).
+    #: filesystem and redis: seconds between sweeps for dead processes' queues (0:
+    #: only on connect).
     janitor_interval: float = 5.0
+    #: redis: a process that has not renewed its liveness key this long is dead and
+    #: its lists are swept. Must comfortably exceed the longest GIL/IO stall.
+    liveness_timeout: float = 30.0
+    #: Longest pause between reconnection attempts (exponential back-off, jittered).
+    max_backoff: float = 5.0
+    tls: TLSOptions | None = None
+    sqs_region: str = "us-east-1"
+    sqs_secure: bool = True
+    #: SQS ``MessageRetentionPeriod`` of our queues (AWS minimum 60 s).
+    sqs_retention: int = 60
+    #: SQS long-poll seconds per receive (bounds how long close() waits).
+    sqs_wait_time: int = 1
+    #: SQS: long-lived reply queues per client host (one per concurrent client).
+    sqs_reply_slots: int = 8
+    statedir: str = ""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     publish_timeout: float = 2.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.brokers:
+            object.__setattr__(self, "brokers", (self.broker,))
+
+    @property
+    def display(self) -> str:
+        """Every broker URL, passwords masked."""
+        return ", ".join(b.display for b in self.brokers)
 
 
 def load_options(name: str, config: Config) -> KombuOptions:
     """Read and validate ``plugin.<name>.*`` (``name`` is the entry-point name,
     ``kombu`` unless installed under another)."""
     raw = config.plugin_config(name, SCHEMA, DEFAULTS)
-    broker = resolve_url(raw["url"], config.statedir)
+    user = raw["user"] or os.environ.get(ENV_USER) or None
+    password = raw["password"] or os.environ.get(ENV_PASSWORD) or None
+    urls = split_urls(raw["url"]) if raw["url"] else [None]
+    brokers = tuple(resolve_url(with_credentials(u, user, password) if u else u,
+                                config.statedir) for u in urls)
+    broker = brokers[0]
     polling = raw["polling_interval"]
     if polling is None:
         polling = DEFAULT_POLLING_INTERVAL[broker.family]
+    tls = None
+    if broker.scheme in TLS_SCHEMES or raw["ssl_ca"] or raw["ssl_cert"] or raw["ssl_key"]:
+        tls = TLSOptions(raw["ssl_ca"], raw["ssl_cert"], raw["ssl_key"], raw["ssl_verify"])
+    region = (raw["sqs_region"] or os.environ.get("AWS_DEFAULT_REGION")
+              or os.environ.get("AWS_REGION") or "us-east-1")
     return KombuOptions(
         broker=broker,
+        brokers=brokers,
         identity=config.identity,
         main_collective=config.main_collective,
         polling_interval=polling,
         heartbeat=raw["heartbeat"],
         queue_expires=raw["queue_expires"],
         janitor_interval=raw["janitor_interval"],
+        liveness_timeout=raw["liveness_timeout"],
+        max_backoff=raw["max_backoff"],
+        tls=tls,
+        sqs_region=region,
+        sqs_secure=raw["sqs_secure"],
+        sqs_retention=raw["sqs_retention"],
+        sqs_wait_time=min(raw["sqs_wait_time"], 20),
+        sqs_reply_slots=raw["sqs_reply_slots"],
+        statedir=os.fspath(config.statedir),
         connect_timeout=config.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
         publish_timeout=config.publish_timeout or 2.0,
     )

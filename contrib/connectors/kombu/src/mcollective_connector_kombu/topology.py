@@ -16,6 +16,23 @@ Per collective ``C``:
   ``<main_collective>.reply.<identity>.<pid>.<random>``, published to through the
   default exchange with routing key = queue name, deleted by ``close()``.
 
+Redis and SQS differ (see :class:`QueuePolicy`), because their topic exchanges are not
+what they seem (measured in ``kombu-transports.md``):
+
+* **redis**: broadcast goes to a *fanout* exchange per agent, ``C.agent.A``, which is
+  Redis PUB/SUB: nothing is stored, so a dead node accumulates nothing. kombu lets one
+  channel deliver a fanout exchange to one queue only, so a process subscribes once
+  per (collective, agent) it hosts, ``C.agent.A.<session>``, and hands each message to
+  every local identity hosting ``A`` in ``C`` (one process serving many identities
+  pays one delivery, not one per identity). Direct requests and replies are lists
+  published through the default exchange, delivered only while an owner lives.
+* **sqs**: topic routing works only inside the declaring process, so broadcast goes to
+  a fanout exchange per agent (an SNS topic) to which each node queue subscribes;
+  direct requests go through the default exchange to the node queue. Creating a
+  queue is slow and rate-limited on AWS, so a client uses one of a few long-lived
+  reply queues per host, ``C.reply.<identity>.<slot>``, and filters replies by
+  request id (the client session already does).
+
 Every participant declares exchanges with the same arguments (non-durable, not
 auto-delete), or AMQP brokers refuse the second declaration.
 """
@@ -27,7 +44,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ExchangeKind = Literal["topic", "direct"]
+ExchangeKind = Literal["topic", "direct", "fanout"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,26 @@ def broadcast_exchange(collective: str) -> ExchangeSpec:
 
 def directed_exchange(collective: str) -> ExchangeSpec:
     return ExchangeSpec(f"{collective}.directed", "direct")
+
+
+def fanout_exchange(collective: str, agent: str) -> ExchangeSpec:
+    """redis and sqs: one fanout exchange (PUB/SUB channel, SNS topic) per agent."""
+    return ExchangeSpec(f"{collective}.agent.{agent}", "fanout")
+
+
+def fanout_queue(collective: str, agent: str, session: str) -> str:
+    """redis: this process's PUB/SUB subscription to ``fanout_exchange``."""
+    return f"{collective}.agent.{agent}.{session}"
+
+
+def session_id(identity: str) -> str:
+    """What names this process's private resources: unique, and tells who it was."""
+    return f"{identity}.{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def host_reply_queue(collective: str, identity: str, slot: int) -> str:
+    """sqs: a long-lived reply queue of a client host, reused by later clients."""
+    return f"{collective}.reply.{identity}.{slot}"
 
 
 def agent_key(agent: str) -> str:
@@ -66,7 +103,7 @@ def declare_exchange(channel: Any, exchange: ExchangeSpec) -> None:
 class QueuePolicy:
     """How queues are declared and messages published on one transport family.
 
-    ``family`` is ``amqp``, ``redis``, ``memory`` or ``filesystem``.
+    ``family`` is ``amqp``, ``redis``, ``sqs``, ``memory`` or ``filesystem``.
     """
 
     family: str
@@ -76,6 +113,28 @@ class QueuePolicy:
     def is_amqp(self) -> bool:
         return self.family == "amqp"
 
+    @property
+    def broadcast(self) -> Literal["topic", "pubsub", "fanout"]:
+        """topic: ``C.broadcast`` bound per agent; pubsub: one subscription per process
+        and (collective, agent); fanout: node queue bound to ``C.agent.A``."""
+        if self.family == "redis":
+            return "pubsub"
+        if self.family == "sqs":
+            return "fanout"
+        return "topic"
+
+    @property
+    def direct_via_default(self) -> bool:
+        """Direct requests go to the node queue through the default exchange (no
+        direct exchange: its binding table would be read on every publish on Redis,
+        and lives only in the declaring process on SQS)."""
+        return self.family in ("redis", "sqs")
+
+    @property
+    def persistent_replies(self) -> bool:
+        """sqs: reply queues are long-lived, per host, and not deleted on close."""
+        return self.family == "sqs"
+
     def _arguments(self) -> dict[str, Any] | None:
         # x-expires is an AMQP backstop for a queue that was declared but never
         # consumed. On Redis, kombu would switch the whole exchange's binding table
@@ -83,6 +142,13 @@ class QueuePolicy:
         if self.is_amqp:
             return {"x-expires": int(self.queue_expires * 1000)}
         return None
+
+    def declare_pubsub_queue(self, channel: Any, name: str) -> None:
+        """redis: a subscription, nothing stored (see transports.RedisChannel)."""
+        from mcollective_connector_kombu.transports import PUBSUB_ARGUMENT
+
+        channel.queue_declare(queue=name, durable=False, exclusive=False, auto_delete=True,
+                              arguments={PUBSUB_ARGUMENT: True})
 
     def declare_node_queue(self, channel: Any, name: str) -> None:
         """Auto-delete, not exclusive: a daemon restarting (old and new process
@@ -99,7 +165,7 @@ class QueuePolicy:
     def expiration(self, ttl: float) -> float | None:
         """Per-message TTL: enforced by AMQP brokers; on Redis our channel makes it the
         least lifetime of the message's list, so lists nobody reads expire. Elsewhere
-        the node checks the request body's own ttl."""
+        (and everywhere, as well) the node checks the request body's own ttl."""
         if self.family in ("amqp", "redis") and ttl and ttl > 0:
             return float(ttl)
         return None

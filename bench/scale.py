@@ -1,0 +1,387 @@
+"""Scale benchmark: broadcast ``rpcutil ping`` to N emulated nodes, next to raw kombu.
+
+For each transport and N, in one run:
+
+* **framework**: K ``mcollectived --emulate N/K`` processes (the real daemon, psk
+  security, the kombu connector) and an in-process client session; one round is a
+  signed broadcast ``rpcutil ping`` from publish to the N-th verified reply;
+* **raw**: the same shape with plain kombu and no framework (kombu-transports.md §3):
+  K server processes each consuming N/K node queues bound to a topic exchange, replying
+  300-byte bodies on a second connection into one client reply queue.
+
+Each does one warm-up round that must complete, then ``--rounds`` timed rounds; it
+prints median and p90, replies/s (N / median), replies lost, the framework/raw ratio,
+and the emulators' RSS (per process and per emulated node, against a 1-node emulator
+measured in the same run). Then, once: the wall time of the whole ``mco rpc rpcutil
+ping`` CLI on 100 emulated nodes, and the client's reply ingestion rate on memory://.
+
+Only ratios measured in one run mean anything; the machine is shared.
+
+Usage::
+
+    python bench/scale.py                                   # amqp, redis, filesystem
+    python bench/scale.py --transports amqp --nodes 10,100,1000,10000
+    python bench/scale.py --transports redis --nodes 1000 --rounds 100   # the issue's check
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+URLS = {
+    "amqp": os.environ.get("MCO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    "redis": os.environ.get("MCO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+}
+PSK = "scale-benchmark-key"
+REPLY_BODY = b"x" * 300
+REQUEST_BODY = b"y" * 310
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bin_script(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+# --- the framework -------------------------------------------------------------------
+
+
+class Emulators:
+    """K emulator processes for N nodes on ``url`` in collective ``collective``."""
+
+    def __init__(self, root: Path, url: str, collective: str, nodes: int, procs: int
+                 ) -> None:
+        self.root, self.url, self.collective = root, url, collective
+        self.nodes, self.procs = nodes, max(1, min(procs, nodes))
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def config(self, identity: str, extra: str = "") -> Path:
+        path = self.root / f"{identity}.cfg"
+        path.write_text(
+            f"identity = {identity}\ncollectives = {self.collective}\n"
+            f"main_collective = {self.collective}\nconnector = kombu\n"
+            f"plugin.kombu.url = {self.url}\nsecurityprovider = psk\nplugin.psk = {PSK}\n"
+            f"factsource = \nclassesfile = /nonexistent\nlogger_type = file\n"
+            f"logfile = {self.root / identity}.log\nloglevel = warn\n"
+            f"statedir = {self.root / 'state' / identity}\n{extra}")
+        return path
+
+    def start(self) -> None:
+        per = [self.nodes // self.procs + (1 if i < self.nodes % self.procs else 0)
+               for i in range(self.procs)]
+        offset = 0
+        pidfiles = []
+        for i, count in enumerate(per):
+            cfg = self.config(f"emu{i}")
+            pidfile = self.root / f"emu{i}.pid"
+            pidfiles.append(pidfile)
+            self.processes.append(subprocess.Popen(
+                [bin_script("mcollectived"), "-c", str(cfg), "--pidfile", str(pidfile),
+                 "--emulate", str(count), "--emulate-offset", str(offset)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            offset += count
+        deadline = time.monotonic() + 300
+        while not all(p.exists() and p.read_text().strip() for p in pidfiles):
+            if time.monotonic() > deadline or any(p.poll() is not None
+                                                  for p in self.processes):
+                self.stop()
+                raise RuntimeError("emulators did not start; see logs in " + str(self.root))
+            time.sleep(0.05)
+
+    def rss_mb(self) -> list[float]:
+        import psutil
+
+        return [psutil.Process(p.pid).memory_info().rss / 2**20 for p in self.processes]
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def framework_rounds(em: Emulators, rounds: int, timeout: float) -> dict[str, Any]:
+    from mcollective.client.session import ClientSession
+    from mcollective.config import load_config
+
+    session = ClientSession(load_config(em.config("bench-client"), role="client"))
+    session.connect()
+    n = em.nodes
+
+    def one_round() -> tuple[float, int]:
+        request = session.new_request("rpcutil", "ping", collective=em.collective)
+        replies = session.expect(request.id)
+        started = time.perf_counter()
+        session.publish(request)
+        got, deadline = 0, time.monotonic() + timeout
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                replies.get(timeout=left)
+            except Exception:
+                break
+            got += 1
+        took = time.perf_counter() - started
+        session.forget(request.id)
+        return took, got
+
+    try:
+        warm = time.monotonic() + 60
+        while one_round()[1] < n:  # every node subscribed and answering
+            if time.monotonic() > warm:
+                raise RuntimeError("warm-up never completed")
+        times, lost = [], 0
+        for _ in range(rounds):
+            took, got = one_round()
+            times.append(took)
+            lost += n - got
+        return {"median": statistics.median(times), "p90": percentile(times, 0.9),
+                "lost": lost}
+    finally:
+        session.close()
+
+
+# --- raw kombu -------------------------------------------------------------------------
+
+
+def raw_connection(url: str) -> Any:
+    import kombu
+
+    if url.startswith("redis"):
+        return kombu.Connection(url, transport_options={"priority_steps": [0]})
+    if url.startswith("filesystem://"):
+        from mcollective_connector_kombu.fstransport import Transport
+
+        return kombu.Connection(transport=Transport, transport_options={
+            "root": url.removeprefix("filesystem://"), "polling_interval": 0.1})
+    return kombu.Connection(url)
+
+
+def raw_server(url: str, collective: str, identities: list[str], ready: Any) -> None:
+    from kombu import Consumer, Exchange, Producer, Queue
+
+    exchange = Exchange(f"{collective}.broadcast", type="topic", durable=False)
+    consume, publish = raw_connection(url), raw_connection(url)
+    channel = consume.channel()
+    producer = Producer(publish.channel())
+    queues = [Queue(f"{collective}.node.{i}", exchange, routing_key="agent.rpcutil",
+                    durable=False, auto_delete=True) for i in identities]
+    pending: list[str] = []
+
+    def on_message(message: Any) -> None:
+        pending.append(message.properties["reply_to"])
+
+    with Consumer(channel, queues=queues, no_ack=True, on_message=on_message):
+        ready.set()
+        while True:
+            try:
+                consume.drain_events(timeout=1)
+            except TimeoutError:
+                pass
+            # Publish after the drain returns, on another connection (pitfall 1).
+            while pending:
+                producer.publish(REPLY_BODY, exchange="", routing_key=pending.pop(),
+                                 retry=False)
+
+
+def raw_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
+               ) -> dict[str, Any]:
+    from kombu import Consumer, Exchange, Producer, Queue
+
+    collective = f"raw{uuid.uuid4().hex[:8]}"
+    ctx = multiprocessing.get_context("spawn")
+    workers = []
+    per = [list(range(nodes))[i::procs] for i in range(procs)]
+    for ids in per:
+        ready = ctx.Event()
+        proc = ctx.Process(target=raw_server, args=(url, collective,
+                                                    [str(i) for i in ids], ready),
+                           daemon=True)
+        proc.start()
+        workers.append((proc, ready))
+    for _, ready in workers:
+        ready.wait(300)
+    conn = raw_connection(url)
+    channel = conn.channel()
+    reply = f"{collective}.reply.{uuid.uuid4().hex[:8]}"
+    queue = Queue(reply, durable=False, exclusive=not url.startswith("filesystem"),
+                  auto_delete=True)
+    exchange = Exchange(f"{collective}.broadcast", type="topic", durable=False)
+    producer = Producer(conn.channel())
+    count = [0]
+
+    def on_reply(message: Any) -> None:
+        count[0] += 1
+
+    try:
+        with Consumer(channel, queues=[queue], no_ack=True, on_message=on_reply):
+            def one_round() -> tuple[float, int]:
+                count[0] = 0
+                started = time.perf_counter()
+                producer.publish(REQUEST_BODY, exchange=exchange, routing_key="agent.rpcutil",
+                                 reply_to=reply, declare=[exchange], retry=False)
+                deadline = time.monotonic() + timeout
+                while count[0] < nodes and time.monotonic() < deadline:
+                    try:
+                        conn.drain_events(timeout=0.1)
+                    except TimeoutError:
+                        pass
+                return time.perf_counter() - started, count[0]
+
+            warm = time.monotonic() + 60
+            while one_round()[1] < nodes:
+                if time.monotonic() > warm:
+                    raise RuntimeError("raw warm-up never completed")
+            times, lost = [], 0
+            for _ in range(rounds):
+                took, got = one_round()
+                times.append(took)
+                lost += nodes - got
+        return {"median": statistics.median(times), "p90": percentile(times, 0.9),
+                "lost": lost}
+    finally:
+        for proc, _ in workers:
+            proc.terminate()
+        conn.release()
+
+
+# --- one-off measurements -------------------------------------------------------------------
+
+
+def cli_wall_time(root: Path, url: str, runs: int = 5) -> float:
+    collective = f"cli{uuid.uuid4().hex[:8]}"
+    em = Emulators(root / "cli", url, collective, 100, 2)
+    (root / "cli").mkdir(exist_ok=True)
+    em.start()
+    try:
+        cfg = em.config("cli-client")
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            proc = subprocess.run([bin_script("mco"), "rpc", "-c", str(cfg), "rpcutil",
+                                   "ping", "-j"], capture_output=True, text=True,
+                                  check=False)
+            times.append(time.perf_counter() - started)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr)
+        return statistics.median(times)
+    finally:
+        em.stop()
+
+
+def client_ingestion(replies: int = 20000) -> float:
+    """Replies/s a client session verifies and routes, on memory://."""
+    from mcollective.client.session import ClientSession
+    from mcollective.config import config_from_text
+    from mcollective.message import Reply
+    from mcollective.security import encode_reply
+
+    config = config_from_text(f"identity = ingest\nconnector = kombu\nplugin.kombu.url = "
+                              f"memory://\nsecurityprovider = psk\nplugin.psk = {PSK}\n")
+    session = ClientSession(config)
+    session.connect()
+    try:
+        request = session.new_request("rpcutil", "ping")
+        queue = session.expect(request.id)
+        bodies = [encode_reply(Reply(request=request.id, sender=f"n{i}", agent="rpcutil",
+                                     statuscode=0, statusmsg="OK",
+                                     data={"pong": 1700000000 + i}), session.security)
+                  for i in range(replies)]
+        assert session.connector is not None and session.reply_to is not None
+        started = time.perf_counter()
+        for body in bodies:
+            session.connector.publish_reply(body, session.reply_to, ttl=60)
+        for _ in range(replies):
+            queue.get(timeout=60)
+        return replies / (time.perf_counter() - started)
+    finally:
+        session.close()
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transports", default="amqp,redis,filesystem")
+    parser.add_argument("--nodes", default="10,100,1000")
+    parser.add_argument("--procs", type=int, default=4, help="emulator/raw processes")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=30.0, help="per round")
+    parser.add_argument("--no-raw", action="store_true")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="skip the CLI wall time and client ingestion")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="mco-scale-"))
+    rows = []
+    print(f"{'transport':10} {'N':>6} {'fw median':>10} {'fw p90':>9} {'replies/s':>10} "
+          f"{'lost':>5} {'raw median':>10} {'raw p90':>9} {'ratio':>6} "
+          f"{'RSS/proc MB':>12} {'KB/node':>8}", flush=True)
+    for transport in args.transports.split(","):
+        url = URLS.get(transport) or f"filesystem://{root / 'fsbroker'}"
+        if transport == "memory":
+            raise SystemExit("memory:// is one process: see the client ingestion figure")
+        base_em = Emulators(root / f"{transport}-base", url, f"b{uuid.uuid4().hex[:8]}",
+                            1, 1)
+        (root / f"{transport}-base").mkdir()
+        base_em.start()
+        time.sleep(1.0)
+        base_rss = base_em.rss_mb()[0]
+        base_em.stop()
+        for n in [int(x) for x in args.nodes.split(",")]:
+            work = root / f"{transport}-{n}"
+            work.mkdir()
+            em = Emulators(work, url, f"s{uuid.uuid4().hex[:8]}", n, args.procs)
+            started = time.perf_counter()
+            em.start()
+            startup = time.perf_counter() - started
+            try:
+                fw = framework_rounds(em, args.rounds, args.timeout)
+                rss = em.rss_mb()
+            finally:
+                em.stop()
+            raw = None if args.no_raw else raw_rounds(url, n, min(args.procs, n),
+                                                      args.rounds, args.timeout)
+            per_proc = statistics.mean(rss)
+            per_node_kb = max(0.0, (per_proc - base_rss) * 1024 / (n / len(rss)))
+            ratio = f"{fw['median'] / raw['median']:.2f}" if raw else "-"
+            raw_m = f"{raw['median'] * 1000:.1f}" if raw else "-"
+            raw_p = f"{raw['p90'] * 1000:.1f}" if raw else "-"
+            print(f"{transport:10} {n:>6} {fw['median'] * 1000:>10.1f} "
+                  f"{fw['p90'] * 1000:>9.1f} {n / fw['median']:>10.0f} {fw['lost']:>5} "
+                  f"{raw_m:>10} {raw_p:>9} {ratio:>6} {per_proc:>12.1f} "
+                  f"{per_node_kb:>8.1f}   (startup {startup:.1f}s, base RSS "
+                  f"{base_rss:.1f} MB)", flush=True)
+            rows.append((transport, n, fw, raw))
+    if not args.no_extras:
+        first = args.transports.split(",")[0]
+        url = URLS.get(first) or f"filesystem://{root / 'fsbroker'}"
+        print(f"mco rpc rpcutil ping, 100 emulated nodes on {first}: "
+              f"{cli_wall_time(root, url):.2f}s wall (median of 5)", flush=True)
+        print(f"client reply ingestion on memory://: {client_ingestion():.0f} replies/s",
+              flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""``mcollectived --emulate N``: one real daemon process answering for N identities,
+driven by the real ``mco``, on the embedded broker and on Redis/RabbitMQ."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fleet import lines, ok
+
+from mcollective.server.emulator import COUNTRIES, ROLES, emulated_identities
+from mcollective.testing import LocalCollective, NodeProcess
+from mcollective.testing.collective import _script
+
+N = 60
+
+
+def start_emulator(collective: LocalCollective, base: str, count: int,
+                   offset: int = 0) -> NodeProcess:
+    node = collective.add_node(base, facts={"site": "lab"}, start=False)
+    node.process = subprocess.Popen(
+        [*_script("mcollectived"), "-c", str(node.config), "--pidfile", str(node.pidfile),
+         "--emulate", str(count), "--emulate-offset", str(offset)],
+        env=collective.env(), stdout=subprocess.DEVNULL,
+        stderr=open(node.directory / "stderr.log", "ab"))  # noqa: SIM115
+    collective.wait_ready(node, timeout=120)
+    return node
+
+
+def answered(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return sorted(line.split()[0] for line in proc.stdout.splitlines() if "time=" in line)
+
+
+@pytest.fixture(scope="module")
+def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCollective]:
+    collective = LocalCollective(tmp_path_factory.mktemp("emulated"))
+    try:
+        start_emulator(collective, "emu", N)
+        yield collective
+    finally:
+        collective.stop_all()
+
+
+def test_ping_answers_for_every_emulated_identity(emulated: LocalCollective) -> None:
+    proc = ok(emulated.mco("ping"))
+    assert answered(proc) == emulated_identities("emu", N)
+    assert f"{N} replies" in proc.stdout
+
+
+def test_find_selects_by_emulated_facts_and_classes(emulated: LocalCollective) -> None:
+    identities = emulated_identities("emu", N)
+    uk = [ident for i, ident in enumerate(identities) if COUNTRIES[i % len(COUNTRIES)] == "uk"]
+    assert lines(ok(emulated.mco("find", "-F", "country=uk"))) == uk
+    dbs = [ident for i, ident in enumerate(identities) if ROLES[i % len(ROLES)] == "db"]
+    assert lines(ok(emulated.mco("find", "-C", "db"))) == dbs
+    # Configured facts are kept under the emulated ones.
+    assert len(lines(ok(emulated.mco("find", "-F", "site=lab")))) == N
+    webs = [ident for i, ident in enumerate(identities) if ROLES[i % len(ROLES)] == "web"]
+    both = [ident for ident in uk if ident in webs]
+    assert both
+    assert lines(ok(emulated.mco("find", "-S", "country=uk and web"))) == both
+
+
+def test_agents_see_the_identity_they_answer_for(emulated: LocalCollective) -> None:
+    target = emulated_identities("emu", N)[7]
+    proc = ok(emulated.mco("rpc", "rpcutil", "get_fact", "fact=country", "-I", target, "-j"))
+    [reply] = json.loads(proc.stdout)
+    assert reply["sender"] == target
+    assert reply["data"]["value"] == COUNTRIES[7 % len(COUNTRIES)]
+
+
+def test_daemon_stats_counts_emulated_nodes(emulated: LocalCollective) -> None:
+    first = emulated_identities("emu", N)[0]
+    proc = ok(emulated.mco("rpc", "rpcutil", "daemon_stats", "-I", first, "-j"))
+    [reply] = json.loads(proc.stdout)
+    assert reply["data"]["emulated"]["nodes"] == N
+
+
+def test_two_emulators_form_one_collective(tmp_path: Path) -> None:
+    with LocalCollective(tmp_path) as collective:
+        start_emulator(collective, "a", 5)
+        start_emulator(collective, "b", 5, offset=5)
+        proc = ok(collective.mco("ping"))
+        assert answered(proc) == sorted(emulated_identities("a", 5)
+                                        + emulated_identities("b", 5, 5))
+
+
+@pytest.mark.broker("redis")
+def test_emulator_on_redis(tmp_path: Path, redis_url: str) -> None:
+    with LocalCollective(tmp_path, connector_url=redis_url,
+                         collectives=(f"emu{tmp_path.name[-6:].replace('-', '')}",)
+                         ) as collective:
+        start_emulator(collective, "r", 40)
+        assert answered(ok(collective.mco("ping"))) == emulated_identities("r", 40)
+
+
+@pytest.mark.broker("amqp")
+def test_emulator_on_rabbitmq(tmp_path: Path, amqp_url: str) -> None:
+    with LocalCollective(tmp_path, connector_url=amqp_url,
+                         collectives=(f"emu{tmp_path.name[-6:].replace('-', '')}",)
+                         ) as collective:
+        start_emulator(collective, "q", 40)
+        assert answered(ok(collective.mco("ping"))) == emulated_identities("q", 40)
