@@ -43,6 +43,7 @@ from mcollective.security import decode_request, encode_reply, encode_request
 from mcollective.server.node import ClassesFile
 from mcollective.server.replay import ReplayCache
 from mcollective.server.stats import Stats
+from mcollective.server.workers import ElasticWorkers
 
 if TYPE_CHECKING:
     from mcollective.authorization import Authorizer
@@ -90,6 +91,7 @@ class Daemon:
         self.authorizer: Authorizer | None = None
         self.registration: RegistrationPlugin | None = None
         self._slots = threading.BoundedSemaphore(config.worker_threads)
+        self._workers = ElasticWorkers("request")
         self._inflight: dict[int, _InFlight] = {}
         self._deadlines: list[_InFlight] = []
         self._inflight_cv = threading.Condition()
@@ -298,10 +300,8 @@ class Daemon:
             self._inflight[entry.seq] = entry
             heapq.heappush(self._deadlines, entry)
             self._inflight_cv.notify()
-        thread = threading.Thread(target=self._run, args=(entry, identity, timeout),
-                                  name=f"request-{request.id[:8]}", daemon=True)
         try:
-            thread.start()
+            self._workers.submit(self._run, entry, identity, timeout)
         except RuntimeError:
             self._finish(entry, None)
             raise
@@ -559,6 +559,7 @@ class Daemon:
         self._stopping.set()
         with self._inflight_cv:
             self._inflight_cv.notify_all()
+        self._workers.shutdown()
         for agent in self.agents.values():
             try:
                 agent.shutdown()

@@ -15,11 +15,9 @@ emulated ones (``country``, ``role``, ``datacenter``, ``cpus``, ``os``...), so t
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mcollective import __version__
@@ -74,10 +72,6 @@ class EmulatedDaemon(Daemon):
         self.identity = self.identities[0]
         self._local = threading.local()
         self._base_cache: tuple[float, dict[str, Any], list[str]] | None = None
-        # One more than the slots: a worker whose request timed out keeps its thread
-        # until the action returns, while the watchdog has already freed the slot.
-        self._pool = ThreadPoolExecutor(max_workers=config.worker_threads + 1,
-                                        thread_name_prefix="emulated-request")
 
     # --- what each node is ------------------------------------------------------------
 
@@ -113,26 +107,6 @@ class EmulatedDaemon(Daemon):
         return Node(identity=identity, facts=self.facts_of(identity),
                     classes=self.classes_of(identity), agents=list(self.agents),
                     collectives=list(self.config.collectives), data=self.query_data)
-
-    def _dispatch(self, request: Any, identity: str) -> None:
-        """As :meth:`Daemon._dispatch`, but on reused threads: a broadcast reaches
-        every emulated identity, and starting a thread per identity and request cost
-        more than rpcutil's actions themselves. Same slots, deadlines and watchdog."""
-        from mcollective.server.daemon import _InFlight
-
-        agent = self.agents.get(request.agent)
-        timeout = float(agent.ddl.metadata.timeout) if agent is not None else 10.0
-        self._slots.acquire()
-        entry = _InFlight(time.monotonic() + timeout, next(self._seq), request, identity)
-        with self._inflight_cv:
-            self._inflight[entry.seq] = entry
-            heapq.heappush(self._deadlines, entry)
-            self._inflight_cv.notify()
-        try:
-            self._pool.submit(self._run, entry, identity, timeout)
-        except RuntimeError:
-            self._finish(entry, None)
-            raise
 
     def _execute(self, entry: Any, identity: str, timeout: float) -> Any:
         self._local.identity = identity
@@ -177,5 +151,4 @@ class EmulatedDaemon(Daemon):
     def stop(self, timeout: float | None = None) -> None:
         self._accepting = False
         super().stop(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
