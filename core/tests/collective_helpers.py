@@ -33,7 +33,7 @@ def nodes(*identities: str, agents: dict[str, Any], extra: str = "") -> Iterator
     to plugin object (an Agent subclass, or a provider such as ExternalAgents)."""
     broker = uuid.uuid4().hex
     pm = make_plugin_manager()
-    pm.register("security", "testsec", HmacSecurity)
+    pm.register("security", "contracttest", HmacSecurity)
     for name, obj in agents.items():
         pm.register("agent", name, obj)
     daemons: list[Daemon] = []

@@ -4,8 +4,6 @@ on one plugin manager. The daemon and client code under test is the real thing."
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import time
 import uuid
@@ -13,48 +11,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from mcollective import hookimpl
 from mcollective.agent import Agent, AgentReply, AgentRequest
 from mcollective.client import ClientSession, RPCClient
 from mcollective.config import Config, config_from_text
 from mcollective.ddl import AgentDDL, action_ddl, input_item, output_item
-from mcollective.errors import InvalidRPCData, SecurityError
+from mcollective.errors import InvalidRPCData
 from mcollective.message import Reply, Request
 from mcollective.plugins import PluginManager, make_plugin_manager
-from mcollective.security import SecurityProvider
 from mcollective.server.daemon import Daemon
+from mcollective.testing.contracts import ContractSecurity
 
-KEY = b"in-process-test-key"
-
-
-class HmacSecurity(SecurityProvider):
-    """HMAC over the payload; lives in the test suite only (core ships no security)."""
-
-    name = "testsec"
-
-    def __init__(self, key: bytes = KEY) -> None:
-        self.key = key
-
-    def caller_id(self) -> str:
-        return "user=tester"
-
-    def _sig(self, payload: str) -> str:
-        return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
-
-    def sign_request(self, payload: str, request: Request) -> Mapping[str, Any]:
-        return {"signature": self._sig(payload)}
-
-    def verify_request(self, fields: Mapping[str, Any], payload: str, request: Request) -> None:
-        if not hmac.compare_digest(str(fields.get("signature", "")), self._sig(payload)):
-            raise SecurityError("bad signature")
-
-    sign_reply = sign_request  # type: ignore[assignment]
-    verify_reply = verify_request  # type: ignore[assignment]
-
-    @hookimpl
-    @staticmethod
-    def mco_security_create() -> SecurityProvider:
-        return HmacSecurity()
+#: The test-only HMAC provider of the connector contract suite, under its old name here.
+HmacSecurity = ContractSecurity
 
 
 class Worker(Agent):
@@ -107,7 +75,7 @@ class Worker(Agent):
 
 def make_plugins(*agents: type[Agent]) -> PluginManager:
     pm = make_plugin_manager()
-    pm.register("security", "testsec", HmacSecurity)
+    pm.register("security", "contracttest", ContractSecurity)
     for cls in agents or (Worker,):
         pm.register("agent", cls.agent_name, cls)
     return pm
@@ -116,7 +84,7 @@ def make_plugins(*agents: type[Agent]) -> PluginManager:
 def node_config(identity: str, broker: str, extra: str = "") -> Config:
     return config_from_text(
         f"identity = {identity}\nconnector = loopback\nplugin.loopback.name = {broker}\n"
-        f"securityprovider = testsec\nfactsource = \nclassesfile = /nonexistent\n{extra}",
+        f"securityprovider = contracttest\nfactsource = \nclassesfile = /nonexistent\n{extra}",
         role="server")
 
 

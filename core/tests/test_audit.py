@@ -207,7 +207,7 @@ def test_daemon_audits_with_several_plugins_and_survives_failures(
         ("echo", True, None), ("refuse", False, 1), ("crash", False, 1)]
     echo = worker[0]
     assert echo["data"] == {"message": "hi", "times": 1}
-    assert echo["caller"] == "user=tester" and echo["sender"] == "client"
+    assert echo["caller"] == "user=contract" and echo["sender"] == "client"
     assert re.fullmatch(r"[0-9a-f]{32}", echo["request_id"])
     assert echo["reason"] == "test policy on n1"
     assert "policy store unavailable" in worker[2]["reason"]

@@ -49,7 +49,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         broker = daemons[0].config.plugin_config("loopback", {"name": str})["name"]
         path = tmp_path_factory.mktemp("cli") / "client.cfg"
         path.write_text(f"identity = client\nconnector = loopback\n"
-                        f"plugin.loopback.name = {broker}\nsecurityprovider = testsec\n"
+                        f"plugin.loopback.name = {broker}\nsecurityprovider = contracttest\n"
                         "factsource = \nclassesfile = /nonexistent\n"
                         "discovery_timeout = 1\n")
         yield Fleet(daemons, path)

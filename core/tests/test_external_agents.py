@@ -202,7 +202,7 @@ def test_the_request_document_and_environment(env: Nodes, agents_dir: Path) -> N
     assert req["protocol"] == REQUEST_PROTOCOL
     assert req["$schema"].endswith("/external/v1/rpc_request.json")
     assert (req["agent"], req["action"], req["data"]) == ("echo", "run", {"word": "hi"})
-    assert req["callerid"] == "user=tester" and req["senderid"] == "client"
+    assert req["callerid"] == "user=contract" and req["senderid"] == "client"
     assert req["collective"] == "mcollective" and req["ttl"] == 60
     assert isinstance(req["msgtime"], int) and req["requestid"]
     request_file, reply_file, protocol = seen["argv"]

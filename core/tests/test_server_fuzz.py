@@ -199,7 +199,7 @@ def test_arbitrary_bytes(node: tuple[Daemon, ClientSession], body: bytes) -> Non
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["protocol", "security", "request", "signature",
                                         "reply"]),
-                       maybe(st.sampled_from([SECURE_REQUEST_PROTOCOL, "testsec"])),
+                       maybe(st.sampled_from([SECURE_REQUEST_PROTOCOL, "contracttest"])),
                        max_size=5) | json_values)
 def test_junk_envelopes(node: tuple[Daemon, ClientSession], outer: Any) -> None:
     feed(node[0], json.dumps(outer).encode())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import pytest
 
 from mcollective.config import config_from_text
 from mcollective.plugins import make_plugin_manager
+from mcollective.testing.contracts import Inbox as ContractInbox
 from mcollective_connector_kombu.connector import KombuConnector
 
 AMQP_URL = os.environ.get("MCO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -46,23 +46,12 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-class Inbox:
-    """An ``on_message`` handler that records ``(body, identity)`` and lets a test
-    wait for what it expects (never for a fixed time)."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[bytes, str | None]] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, body: bytes, identity: str | None) -> None:
-        with self._cond:
-            self.items.append((body, identity))
-            self._cond.notify_all()
+class Inbox(ContractInbox):
+    """The contract suite's recording handler, with the look-ups these tests use."""
 
     def wait_for(self, predicate: Callable[[list[tuple[bytes, str | None]]], bool],
                  timeout: float = 10.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self.items), timeout)
+        return super().wait_for(predicate, timeout)
 
     def wait_count(self, n: int, timeout: float = 10.0) -> bool:
         return self.wait_for(lambda items: len(items) >= n, timeout)

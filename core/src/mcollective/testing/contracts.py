@@ -60,16 +60,20 @@ _KEY = b"connector-contract-key"
 
 
 class ContractSecurity(SecurityProvider):
-    """HMAC with a fixed key: the contract's daemons need *a* security provider, and
-    core ships none. Registered by hand as ``contracttest``; never for production."""
+    """HMAC with a fixed key: the contract's daemons (and core's own in-process tests)
+    need *a* security provider, and core ships none. Registered by hand as
+    ``contracttest``; never for production. ``key`` lets a test forge with another."""
 
     name = "contracttest"
+
+    def __init__(self, key: bytes = _KEY) -> None:
+        self.key = key
 
     def caller_id(self) -> str:
         return "user=contract"
 
     def _sig(self, payload: str) -> str:
-        return hmac.new(_KEY, payload.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
 
     def sign_request(self, payload: str, request: Request) -> Mapping[str, Any]:
         return {"signature": self._sig(payload)}
