@@ -279,3 +279,105 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class TlsProxy(TcpProxy):
+    """A :class:`TcpProxy` that terminates TLS: clients speak TLS to it (with the
+    certificate ``certfile``/``keyfile``; with ``client_ca``, they must present a
+    certificate signed by that CA), and it forwards the plaintext to the target. Gives
+    a broker without a TLS listener one, for tests of a connector's TLS settings.
+
+    One thread per connection: the handshake, then both directions through one
+    ``select`` loop (an SSL socket must not be read and written by two threads)."""
+
+    def __init__(self, target_host: str, target_port: int, *, certfile: str,
+                 keyfile: str, client_ca: str | None = None) -> None:
+        import ssl
+
+        super().__init__(target_host, target_port)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        if client_ca:
+            context.load_verify_locations(client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        self.context = context
+        #: Connections whose TLS handshake failed (e.g. an untrusted client).
+        self.handshake_failures = 0
+
+    def _accept(self, listener: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut or stopped
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    return
+                self._sockets.add(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True,
+                             name="tls-proxy-conn").start()
+
+    def _serve(self, client: socket.socket) -> None:
+        import select
+        import ssl
+
+        tls: ssl.SSLSocket | None = None
+        upstream: socket.socket | None = None
+        try:
+            client.settimeout(10)
+            try:
+                tls = self.context.wrap_socket(client, server_side=True)
+            except (OSError, ssl.SSLError):
+                with self._lock:
+                    self.handshake_failures += 1
+                return
+            upstream = socket.create_connection(self.target, timeout=5)
+            with self._lock:
+                self._sockets.discard(client)
+                self._sockets.update((tls, upstream))
+                self.connections += 1
+            tls.setblocking(False)
+            upstream.setblocking(False)
+            while True:
+                if tls.pending():
+                    readable: list[Any] = [tls]
+                else:
+                    readable, _, _ = select.select([tls, upstream], [], [])
+                for src in readable:
+                    dst = upstream if src is tls else tls
+                    try:
+                        data = src.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError,
+                            BlockingIOError):
+                        continue
+                    if not data:
+                        return
+                    self._send(dst, data)
+        except (OSError, ValueError):
+            pass  # closed, reset, or cut
+        finally:
+            for sock in (tls or client, upstream):
+                if sock is None:
+                    continue
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, ValueError):
+                    pass
+                sock.close()
+                with self._lock:
+                    self._sockets.discard(sock)
+
+    @staticmethod
+    def _send(sock: socket.socket, data: bytes) -> None:
+        import select
+        import ssl
+
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view):]
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                select.select([], [sock], [], 1.0)
