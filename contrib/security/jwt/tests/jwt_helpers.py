@@ -3,14 +3,14 @@ directories may share one pytest run)."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mcollective.message import Reply, Request
+from mcollective.message import Request
+from mcollective.testing.security import join_secure, sample_reply, sample_request, split_secure
 from mcollective_security_jwt import keys, tokens
 from mcollective_security_jwt.credentials import Credentials, OwnToken
 from mcollective_security_jwt.provider import JwtSecurity
@@ -62,39 +62,12 @@ def node1(**kwargs: Any) -> JwtSecurity:
 
 
 def request(**overrides: Any) -> Request:
-    values: dict[str, Any] = {
-        "agent": "rpcutil", "collective": "mcollective", "sender": "client1",
-        "caller": "jwt=alice", "message": {"action": "ping", "data": {"n": 1},
-                                           "process_results": True},
-        "filter": {"fact": [{"fact": "os.family", "operator": "==", "value": "Debian"}],
-                   "cf_class": ["web"], "agent": ["rpcutil"], "identity": [],
-                   "compound": []},
-        "ttl": 60, "reply_to": "replies.client1",
-    }
-    values.update(overrides)
-    return Request(**values)
+    return sample_request(**{"caller": "jwt=alice", **overrides})
 
 
-def reply(**overrides: Any) -> Reply:
-    values: dict[str, Any] = {"request": "0" * 32, "sender": "node1", "agent": "rpcutil",
-                              "data": {"pong": 1700000000}}
-    values.update(overrides)
-    return Reply(**values)
-
-
-def split(data: bytes, kind: str = "request") -> tuple[dict[str, Any], dict[str, Any]]:
-    """The secure layer and the decoded payload of an encoded message."""
-    outer = json.loads(data)
-    return outer, json.loads(outer[kind])
-
-
-def join(outer: dict[str, Any], payload: dict[str, Any] | str, kind: str = "request"
-         ) -> bytes:
-    """Re-assemble a secure message, keeping the security fields as they were."""
-    outer = dict(outer)
-    outer[kind] = payload if isinstance(payload, str) else json.dumps(
-        payload, separators=(",", ":"), ensure_ascii=False)
-    return json.dumps(outer).encode("utf-8")
+reply = sample_reply
+split = split_secure
+join = join_secure
 
 
 def write_identity(directory: Path, name: str, key: Ed25519PrivateKey, token: str
