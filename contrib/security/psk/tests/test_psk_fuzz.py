@@ -19,8 +19,8 @@ from mcollective.security import decode_reply, decode_request, encode_reply, enc
 PSK = provider()
 ALLOWED = (MessageError, SecurityError)
 
-# Integers stay within what a float can hold: larger ones are a known core problem,
-# pinned by test_huge_integer_time below.
+# Unbounded integers: a 'time' too large for a float must be a MessageError
+# (test_huge_integer_time pins that case explicitly).
 scalars = (st.none() | st.booleans() | st.integers()
            | st.floats(allow_nan=True, allow_infinity=True) | st.text())
 json_values = st.recursive(
