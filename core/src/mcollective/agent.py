@@ -154,6 +154,13 @@ class Agent:
     #: DDL metadata for a generated DDL: description, author, license, version, url,
     #: timeout (missing ones come from the installing distribution or the docstring).
     metadata: ClassVar[Mapping[str, Any]] = {}
+    #: Actions cheap enough to run on the thread that received the request: in memory,
+    #: no I/O, done in microseconds (``rpcutil#ping``, ``discovery#ping``). They skip
+    #: the hand-off to a worker thread, which on a busy node costs more than such an
+    #: action; anything that may block belongs on a worker, where the timeout watchdog
+    #: sees it. Ignored (every action uses a worker) while audit or authorization
+    #: plugins are configured, as those may do I/O.
+    inline_actions: ClassVar[frozenset[str]] = frozenset()
     _ddl_cache: ClassVar[dict[type, AgentDDL]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -11,6 +11,7 @@ class Discovery(Agent):
     """Answers discovery requests; the filter check before dispatch does the real work."""
 
     agent_name = "discovery"
+    inline_actions = frozenset({"ping"})
 
     def ping(self, request: AgentRequest, reply: AgentReply) -> None:
         reply["pong"] = time.time()

@@ -23,6 +23,7 @@ class Rpcutil(Agent):
     """General helpful actions that expose stats and internals to SimpleRPC clients."""
 
     agent_name = "rpcutil"
+    inline_actions = frozenset({"ping"})
 
     def inventory(self, request: AgentRequest, reply: AgentReply) -> None:
         node = self.context.node()

@@ -50,11 +50,14 @@ if TYPE_CHECKING:
     from mcollective.config import Config
     from mcollective.connector import Connector
     from mcollective.data import DataPlugin
-    from mcollective.filters import Node
+    from mcollective.filters import Filter, Node
     from mcollective.registration import RegistrationPlugin
     from mcollective.security import SecurityProvider
 
 log = logging.getLogger(__name__)
+
+#: Compiled request filters kept (by request id) for the other identities of a process.
+_FILTER_CACHE = 64
 
 #: Longest TTL honoured (ten years); larger values are treated as this.
 _MAX_TTL = 315_360_000
@@ -96,6 +99,7 @@ class Daemon:
         self._deadlines: list[_InFlight] = []
         self._inflight_cv = threading.Condition()
         self._seq = itertools.count()
+        self._filters: dict[str, tuple[dict[str, list[Any]], Filter]] = {}
         self._stopping = threading.Event()
         self._accepting = False
         self._threads: list[threading.Thread] = []
@@ -268,9 +272,7 @@ class Daemon:
                       request.id, request.collective)
             return
         try:
-            from mcollective.filters import Filter
-
-            matched = Filter.from_dict(request.filter).matches(self.node(identity))
+            matched = self._matches(request, identity)
         except (MCollectiveError, ValueError) as exc:
             stats.incr("filtered")
             log.warning("request %s has an unusable filter: %s", request.id, exc)
@@ -291,15 +293,41 @@ class Daemon:
         stats.incr("passed")
         self._dispatch(request, identity)
 
+    def _matches(self, request: Request, identity: str) -> bool:
+        """Whether ``identity`` passes the request's filter. An empty filter passes
+        without building the node's description; a compiled filter is kept per request
+        id for a while, as a process answering for several identities (an emulator)
+        gets the same request once per identity."""
+        if not any(request.filter.values()):
+            return True
+        cached = self._filters.get(request.id)
+        if cached is not None and cached[0] == request.filter:
+            compiled = cached[1]
+        else:
+            from mcollective.filters import Filter
+
+            compiled = Filter.from_dict(request.filter)
+            if len(self._filters) >= _FILTER_CACHE:
+                self._filters.pop(next(iter(self._filters)), None)
+            self._filters[request.id] = (request.filter, compiled)
+        return compiled.matches(self.node(identity))
+
     def _dispatch(self, request: Request, identity: str) -> None:
         agent = self.agents.get(request.agent)
         timeout = float(agent.ddl.metadata.timeout) if agent is not None else 10.0
+        if (agent is not None and request.action in agent.inline_actions
+                and not self.auditors and self.authorizer is None):
+            # Here, on the receiving thread: no slot, no watchdog, no hand-off.
+            entry = _InFlight(0.0, -1, request, identity)
+            self._send(request, self._answer(entry, identity, timeout))
+            return
         self._slots.acquire()
         entry = _InFlight(time.monotonic() + timeout, next(self._seq), request, identity)
         with self._inflight_cv:
             self._inflight[entry.seq] = entry
             heapq.heappush(self._deadlines, entry)
-            self._inflight_cv.notify()
+            if self._deadlines[0] is entry:  # the watchdog sleeps until the earliest
+                self._inflight_cv.notify_all()
         try:
             self._workers.submit(self._run, entry, identity, timeout)
         except RuntimeError:
@@ -307,13 +335,14 @@ class Daemon:
             raise
 
     def _run(self, entry: _InFlight, identity: str, timeout: float) -> None:
-        request = entry.request
+        self._finish(entry, self._answer(entry, identity, timeout))
+
+    def _answer(self, entry: _InFlight, identity: str, timeout: float) -> Reply:
         try:
-            reply = self._execute(entry, identity, timeout)
+            return self._execute(entry, identity, timeout)
         except Exception as exc:  # pragma: no cover - _execute maps its own errors
-            log.exception("request %s failed", request.id)
-            reply = self._reply(request, identity, 5, f"{type(exc).__name__}: {exc}")
-        self._finish(entry, reply)
+            log.exception("request %s failed", entry.request.id)
+            return self._reply(entry.request, identity, 5, f"{type(exc).__name__}: {exc}")
 
     def _execute(self, entry: _InFlight, identity: str, timeout: float) -> Reply:
         request = entry.request
@@ -404,7 +433,8 @@ class Daemon:
             entry.slot_released = True
         with self._inflight_cv:
             self._inflight.pop(entry.seq, None)
-            self._inflight_cv.notify_all()
+            if not self._inflight:  # stop() waits for this
+                self._inflight_cv.notify_all()
         self._slots.release()
 
     def _send(self, request: Request, reply: Reply) -> None:
