@@ -15,7 +15,6 @@ sender and caller are all covered: changing any of them invalidates the signatur
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -66,7 +65,8 @@ class PskSecurity(SecurityProvider):
     # --- signing --------------------------------------------------------------------
 
     def _signature(self, payload: str) -> str:
-        return hmac.new(self._key.secret, _payload_bytes(payload), hashlib.sha256).hexdigest()
+        # The one-shot C digest: an HMAC object per message costs several times more.
+        return hmac.digest(self._key.secret, _payload_bytes(payload), "sha256").hex()
 
     def _fields(self, payload: str) -> dict[str, str]:
         return {SIGNATURE_FIELD: self._signature(payload), KEY_ID_FIELD: self._key.key_id}
