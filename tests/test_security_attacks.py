@@ -149,7 +149,7 @@ def test_forged_and_tampered_requests_are_rejected(guarded: Guarded) -> None:
 
 def test_replay_inside_ttl_is_rejected_and_audited(guarded: Guarded) -> None:
     request = guarded.request()
-    replies: queue.Queue[Reply] = guarded.session.expect(request.id)
+    replies: queue.SimpleQueue[Reply] = guarded.session.expect(request.id)
     body = guarded.sign(request)
     before = guarded.stats()
     guarded.send(body)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 
+from mcollective.client.replies import ReplyQueue
 from mcollective.discovery import collect_adaptively
 from mcollective.message import Reply
 
 
-def feed(schedule: list[tuple[float, str]]) -> tuple[queue.Queue[Reply], float]:
+def feed(schedule: list[tuple[float, str]]) -> tuple[ReplyQueue, float]:
     """Replies from ``sender`` put ``delay`` seconds after the previous one."""
-    replies: queue.Queue[Reply] = queue.Queue()
+    replies = ReplyQueue()
 
     def run() -> None:
         for delay, sender in schedule:
@@ -58,6 +58,26 @@ def test_limit_and_duplicates() -> None:
 
 
 def test_nothing_answers_waits_for_the_timeout_only() -> None:
-    replies: queue.Queue[Reply] = queue.Queue()
+    replies = ReplyQueue()
     assert list(collect_adaptively(replies, started=time.monotonic(), timeout=0.2,
                                    window=0.05)) == []
+
+
+def test_replies_are_read_in_batches_with_their_arrival_times() -> None:
+    """A burst arrives as one batch; each reply keeps the time it arrived, so response
+    times do not include the reader's pause between batches."""
+    replies = ReplyQueue(settle=0.05)
+    assert replies.take(0.01) == []
+    first = Reply(request="0" * 32, sender="a", agent="discovery")
+    replies.put(first, 1.0)
+    assert replies.take(1.0) == [(first, 1.0)]
+    for n in range(5):
+        replies.put(Reply(request="0" * 32, sender=f"b{n}", agent="discovery"), 2.0 + n)
+    began = time.monotonic()
+    batch = replies.take(1.0)
+    assert [r.sender for r, _ in batch] == [f"b{n}" for n in range(5)]
+    assert [t for _, t in batch] == [2.0, 3.0, 4.0, 5.0, 6.0]
+    assert time.monotonic() - began < 0.5  # served at once: they were waiting already
+    # One at a time still works, as from a queue.Queue.
+    replies.put(first)
+    assert replies.get(timeout=1) is first and replies.empty()

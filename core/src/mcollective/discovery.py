@@ -12,7 +12,6 @@ The rules are documented for users in ``docs/discovery.md``.
 
 from __future__ import annotations
 
-import queue
 import re
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 from mcollective.errors import MCollectiveError
 
 if TYPE_CHECKING:
+    from mcollective.client.replies import ReplyQueue
     from mcollective.client.session import ClientSession
     from mcollective.config import Config
     from mcollective.filters import Filter
@@ -184,7 +184,7 @@ __all__ = [
 ]
 
 
-def collect_adaptively(replies: queue.Queue[Reply], *, started: float, timeout: float,
+def collect_adaptively(replies: ReplyQueue, *, started: float, timeout: float,
                        window: float, limit: int | None = None
                        ) -> Iterator[tuple[Reply, float]]:
     """Yield ``(reply, seconds since started)`` for each new sender, until the replies
@@ -206,15 +206,16 @@ def collect_adaptively(replies: queue.Queue[Reply], *, started: float, timeout: 
         wait = deadline - now if last is None else min(deadline, last + idle) - now
         if wait <= 0:
             return
-        try:
-            reply = replies.get(timeout=wait)
-        except queue.Empty:
+        batch = replies.take(wait)
+        if not batch:
             return
-        now = time.monotonic()
-        gap = now - (last if last is not None else started)
-        idle = max(idle, 2 * gap) if last is not None else max(window, 2 * gap)
-        last = now
-        if reply.sender in seen:
-            continue
-        seen.add(reply.sender)
-        yield reply, now - started
+        for reply, arrived in batch:
+            gap = arrived - (last if last is not None else started)
+            idle = max(idle, 2 * gap) if last is not None else max(window, 2 * gap)
+            last = arrived
+            if reply.sender in seen:
+                continue
+            seen.add(reply.sender)
+            yield reply, arrived - started
+            if limit is not None and len(seen) >= limit:
+                return

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -41,6 +40,7 @@ from mcollective.discovery import DiscoveryRequest
 from mcollective.errors import MCollectiveError
 
 if TYPE_CHECKING:
+    from mcollective.client.replies import ReplyQueue
     from mcollective.config import Config
     from mcollective.ddl import ActionDDL, AgentDDL
     from mcollective.discovery import DiscoveryMethod
@@ -516,7 +516,7 @@ class RPCClient:
         base = float(ddl.metadata.timeout) if ddl is not None else DEFAULT_AGENT_TIMEOUT
         return base + self._data_timeout
 
-    def _collect(self, replies: queue.Queue[Any], action: str, expected: set[str],
+    def _collect(self, replies: ReplyQueue, action: str, expected: set[str],
                  stats: RPCStats) -> Iterator[Result]:
         """Replies of one batch, until every expected node answered or time ran out."""
         deadline = time.monotonic() + self.call_timeout(action)
@@ -527,22 +527,23 @@ class RPCClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            try:
-                reply = replies.get(timeout=left)
-            except queue.Empty:
+            batch = replies.take(left)
+            if not batch:
                 break
-            if reply.sender in seen:
-                log.debug("duplicate reply from %s ignored", reply.sender)
-                continue
-            seen.add(reply.sender)
-            waiting.discard(reply.sender)
-            data = reply.data
-            if action_ddl is not None and isinstance(data, dict) and reply.statuscode == 0:
-                data = action_ddl.merge_output_defaults(data)
-            result = Result(reply.sender, reply.statuscode, reply.statusmsg, data,
-                            reply.agent, action, reply.time)
-            stats.record(result)
-            yield result
+            for reply, _arrived in batch:
+                if reply.sender in seen:
+                    log.debug("duplicate reply from %s ignored", reply.sender)
+                    continue
+                seen.add(reply.sender)
+                waiting.discard(reply.sender)
+                data = reply.data
+                if (action_ddl is not None and isinstance(data, dict)
+                        and reply.statuscode == 0):
+                    data = action_ddl.merge_output_defaults(data)
+                result = Result(reply.sender, reply.statuscode, reply.statusmsg, data,
+                                reply.agent, action, reply.time)
+                stats.record(result)
+                yield result
 
 
 def load_client_ddl(plugins: PluginManager, config: Config, agent: str) -> AgentDDL | None:

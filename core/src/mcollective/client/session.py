@@ -8,13 +8,13 @@ verification, are counted and dropped.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from mcollective.client.replies import ReplyQueue
 from mcollective.errors import MCollectiveError, MessageError, SecurityError
-from mcollective.message import Reply, Request, empty_filter
+from mcollective.message import Request, empty_filter
 from mcollective.plugins import PluginManager, make_plugin_manager
 from mcollective.security import decode_reply, encode_request
 
@@ -39,7 +39,7 @@ class ClientSession:
         self.security: SecurityProvider = self.plugins.create_security(config, "client")
         self.connector: Connector | None = None
         self.reply_to: str | None = None
-        self._waiting: dict[str, queue.Queue[Reply]] = {}
+        self._waiting: dict[str, ReplyQueue] = {}
         self._lock = threading.Lock()
         self.counters = {"replies": 0, "unverified": 0, "malformed": 0, "unexpected": 0}
 
@@ -94,9 +94,9 @@ class ClientSession:
             ttl=ttl or self.config.ttl, reply_to=reply_to or self.reply_to,
         )
 
-    def expect(self, request_id: str) -> queue.Queue[Reply]:
+    def expect(self, request_id: str) -> ReplyQueue:
         """Register interest in replies to ``request_id``; call before publishing."""
-        q: queue.Queue[Reply] = queue.Queue()
+        q = ReplyQueue()
         with self._lock:
             self._waiting[request_id] = q
         return q
@@ -117,6 +117,7 @@ class ClientSession:
         return time.monotonic() - started
 
     def _on_message(self, body: bytes, _identity: str | None) -> None:
+        arrived = time.monotonic()
         try:
             reply = decode_reply(body, self.security)
         except SecurityError as exc:
@@ -135,4 +136,4 @@ class ClientSession:
                       reply.request)
             return
         self.counters["replies"] += 1
-        q.put(reply)
+        q.put(reply, arrived)
