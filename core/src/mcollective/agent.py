@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_CANCELLED_LOCK = threading.Lock()
+
+
 class AgentRequest(Mapping[str, Any]):
     """What an action sees of the request: its validated data plus who asked.
 
@@ -60,9 +63,20 @@ class AgentRequest(Mapping[str, Any]):
         self.collective = collective
         self.timeout = timeout
         self.started = time_monotonic()
-        #: Set when the action ran out of time: long-running actions should check it
-        #: (or use :meth:`Agent.run`, which honours it) and stop.
-        self.cancelled = threading.Event()
+        self._cancelled: threading.Event | None = None
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the action ran out of time: long-running actions should check it
+        (or use :meth:`Agent.run`, which honours it) and stop. Made on first use: most
+        actions finish without ever looking."""
+        event = self._cancelled
+        if event is None:
+            with _CANCELLED_LOCK:
+                if self._cancelled is None:
+                    self._cancelled = threading.Event()
+                event = self._cancelled
+        return event
 
     @property
     def uniqid(self) -> str:
