@@ -1,6 +1,7 @@
-"""Signing and verifying through core's encode/decode functions: round trips and every
-attack: forged and tampered requests, expired, future and foreign tokens, callers
-claiming to be someone else, actions outside the allow list, forged replies."""
+"""What jwt does beyond the security contract (test_jwt_contract, which covers round
+trips, tampering, untrusted and expired credentials and malformed messages): its wire
+format, what each failure says, future and foreign tokens, callers claiming to be
+someone else, actions outside the allow list, forged and unsigned replies, caching."""
 
 from __future__ import annotations
 
@@ -28,22 +29,12 @@ from jwt_helpers import (
     split,
 )
 
-from mcollective.errors import MessageError, SecurityError
+from mcollective.errors import SecurityError
 from mcollective.message import wrap_secure
 from mcollective.security import decode_reply, decode_request, encode_reply, encode_request
 from mcollective_security_jwt.provider import JwtSecurity
 
-# --- round trips ----------------------------------------------------------------------
-
-
-def test_request_round_trip() -> None:
-    original = request()
-    assert decode_request(encode_request(original, alice()), node1()) == original
-
-
-def test_reply_round_trip() -> None:
-    original = reply(data={"nested": {"list": [1, 2.5, "x", None, True]}, "ü": "ß"})
-    assert decode_reply(encode_reply(original, node1()), alice()) == original
+# --- caller ids and the wire format ----------------------------------------------------
 
 
 def test_caller_id_comes_from_the_token() -> None:
@@ -86,9 +77,7 @@ def test_secure_layer_matches_the_published_schema() -> None:
         jsonschema.validate(json.loads(data), schema)
 
 
-def test_unicode_payload_round_trip() -> None:
-    original = request(message={"action": "echo", "data": {"msg": "héllo ☃ 𝄞"}})
-    assert decode_request(encode_request(original, alice()), node1()) == original
+# --- allow lists ----------------------------------------------------------------------
 
 
 def test_discovery_is_always_allowed() -> None:
@@ -103,39 +92,7 @@ def test_wildcard_token_allows_everything() -> None:
     assert decode_request(encode_request(req, root), node1()).agent == "shell"
 
 
-# --- tampering: every part of the request is covered ----------------------------------
-
-REQUEST_TAMPERS: dict[str, Any] = {
-    "filter": lambda p: p["filter"]["fact"].append(
-        {"fact": "country", "operator": "==", "value": "de"}),
-    "filter cleared": lambda p: p.update(filter={}),
-    "agent": lambda p: p.update(agent="package"),
-    "action": lambda p: p["message"].update(action="inventory"),
-    "ttl": lambda p: p.update(ttl=p["ttl"] + 3600),
-    "time": lambda p: p.update(time=p["time"] + 1),
-    "collective": lambda p: p.update(collective="production"),
-    "sender": lambda p: p.update(sender="attacker"),
-    "id": lambda p: p.update(id="f" * 32),
-    "reply_to": lambda p: p.update(reply_to="replies.attacker"),
-    "data": lambda p: p["message"]["data"].update(n=2),
-    "process_results": lambda p: p["message"].update(process_results=False),
-    "added field": lambda p: p.update(extra=1),
-}
-
-
-@pytest.mark.parametrize("tamper", REQUEST_TAMPERS.values(), ids=REQUEST_TAMPERS.keys())
-def test_tampered_request_is_rejected(tamper: Any) -> None:
-    outer, payload = split(encode_request(request(), alice()))
-    tamper(payload)
-    with pytest.raises(SecurityError, match="altered after signing"):
-        decode_request(join(outer, payload), node1())
-
-
-def test_reformatted_payload_is_rejected() -> None:
-    """What is signed is the exact string: even meaning-preserving changes fail."""
-    outer, payload = split(encode_request(request(), alice()))
-    with pytest.raises(SecurityError, match="altered"):
-        decode_request(join(outer, json.dumps(payload, indent=1)), node1())
+# --- signatures and tokens ------------------------------------------------------------
 
 
 def test_forged_signature_is_rejected() -> None:
@@ -144,27 +101,6 @@ def test_forged_signature_is_rejected() -> None:
     outer["signature"] = BOB.sign(outer["request"].encode()).hex()
     with pytest.raises(SecurityError, match="signed by a key other than"):
         decode_request(join(outer, payload), node1())
-
-
-@pytest.mark.parametrize("position", [0, 63, 127])
-def test_flipped_signature_digit_is_rejected(position: int) -> None:
-    outer, payload = split(encode_request(request(), alice()))
-    sig = outer["signature"]
-    outer["signature"] = sig[:position] + ("0" if sig[position] != "0" else "1") + \
-        sig[position + 1:]
-    with pytest.raises(SecurityError, match="altered"):
-        decode_request(join(outer, payload), node1())
-
-
-def test_signature_of_another_request_is_rejected() -> None:
-    client = alice()
-    outer_a, _ = split(encode_request(request(), client))
-    _, payload_b = split(encode_request(request(message={"action": "inventory"}), client))
-    with pytest.raises(SecurityError, match="altered"):
-        decode_request(join(outer_a, payload_b), node1())
-
-
-# --- tokens ---------------------------------------------------------------------------
 
 
 def _send_with(token: str, key: Any = ALICE, **overrides: Any) -> bytes:
@@ -285,97 +221,7 @@ def test_server_refuses_to_sign_rpc_requests() -> None:
         encode_request(request(caller="identity=node1"), node1())
 
 
-# --- malformed secure layers ----------------------------------------------------------
-
-BAD_FIELDS: dict[str, dict[str, Any]] = {
-    "no signature": {"signature": None},
-    "signature int": {"signature": 12345},
-    "signature list": {"signature": ["a" * 128]},
-    "signature empty": {"signature": ""},
-    "signature short": {"signature": "ab" * 32},
-    "signature uppercase": {"signature": "AB" * 64},
-    "signature newline": {"signature": "a" * 128 + "\n"},
-    "no token": {"token": None},
-    "token int": {"token": 7},
-    "token list": {"token": ["x"]},
-    "token dict": {"token": {"raw": "x"}},
-    "token garbage": {"token": "garbage"},
-    "token empty": {"token": ""},
-    "token truncated": {"token": "eyJhbGciOiJFZERTQSJ9.e30"},
-}
-
-
-@pytest.mark.parametrize("change", BAD_FIELDS.values(), ids=BAD_FIELDS.keys())
-def test_malformed_request_fields(change: dict[str, Any]) -> None:
-    outer, payload = split(encode_request(request(), alice()))
-    for key, value in change.items():
-        if value is None:
-            del outer[key]
-        else:
-            outer[key] = value
-    with pytest.raises(SecurityError, match=r"jwt|token"):
-        decode_request(join(outer, payload), node1())
-
-
-@pytest.mark.parametrize("change", BAD_FIELDS.values(), ids=BAD_FIELDS.keys())
-def test_malformed_reply_fields(change: dict[str, Any]) -> None:
-    outer, payload = split(encode_reply(reply(), node1()), "reply")
-    for key, value in change.items():
-        if value is None:
-            del outer[key]
-        else:
-            outer[key] = value
-    with pytest.raises(SecurityError):
-        decode_reply(join(outer, payload, "reply"), alice())
-
-
-@pytest.mark.parametrize("data", [
-    b"", b"\x00\xff\xfe", b"garbage", b"null", b"[]", b"{}",
-    b'{"protocol": "mcollective:secure:request:1", "security": "jwt", "request": 5}',
-    b'{"protocol": "mcollective:secure:request:1", "security": "jwt", "request": "{}"}',
-    b'{"protocol": "mcollective:secure:reply:1", "security": "jwt", "reply": "{}"}',
-    b"[" * 100_000,
-], ids=repr)
-def test_malformed_envelopes(data: bytes) -> None:
-    with pytest.raises((MessageError, SecurityError)):
-        decode_request(data, node1())
-    with pytest.raises((MessageError, SecurityError)):
-        decode_reply(data, alice())
-
-
-def test_psk_secured_request_is_rejected() -> None:
-    outer, payload = split(encode_request(request(), alice()))
-    outer["security"] = "psk"
-    with pytest.raises(SecurityError, match="psk"):
-        decode_request(join(outer, payload), node1())
-
-
-def test_lone_surrogate_in_payload_fails_cleanly() -> None:
-    outer, payload = split(encode_request(request(), alice()))
-    payload["message"]["data"]["n"] = "\ud800"
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    with pytest.raises(SecurityError, match="altered"):
-        decode_request(join(outer, text), node1())
-
-
 # --- replies --------------------------------------------------------------------------
-
-REPLY_TAMPERS: dict[str, Any] = {
-    "statuscode": lambda p: p["message"].update(statuscode=1),
-    "statusmsg": lambda p: p["message"].update(statusmsg="Aborted"),
-    "data": lambda p: p["message"]["data"].update(pong=0),
-    "request": lambda p: p.update(request="1" * 32),
-    "agent": lambda p: p.update(agent="other"),
-    "time": lambda p: p.update(time=0),
-}
-
-
-@pytest.mark.parametrize("tamper", REPLY_TAMPERS.values(), ids=REPLY_TAMPERS.keys())
-def test_tampered_reply_is_rejected(tamper: Any) -> None:
-    outer, payload = split(encode_reply(reply(), node1()), "reply")
-    tamper(payload)
-    with pytest.raises(SecurityError, match="altered after signing"):
-        decode_reply(join(outer, payload, "reply"), alice())
 
 
 def test_reply_forged_with_a_client_token_is_dropped() -> None:

@@ -31,6 +31,9 @@ requests.
 message that must not arrive, a *fence* is sent to every node, broadcast and direct;
 once every node has both, whatever was routed to it before has arrived too.
 Transports without order (SQS) set :attr:`ConnectorFactory.grace`.
+
+The security plugins' contract, :class:`SecurityContract`, lives in
+:mod:`mcollective.testing.security` and is importable from here too.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from mcollective.errors import SecurityError
 from mcollective.message import Request
 from mcollective.plugins import make_plugin_manager
 from mcollective.security import SecurityProvider
+from mcollective.testing.security import SecurityContract, SecurityFactory
 
 #: Every contract node hosts this agent, so that a broadcast fence reaches them all.
 FENCE_AGENT = "contractfence"
@@ -73,14 +77,18 @@ class ContractSecurity(SecurityProvider):
         return "user=contract"
 
     def _sig(self, payload: str) -> str:
-        return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
+        # "surrogatepass": a payload can hold lone surrogates (from JSON escapes).
+        data = payload.encode("utf-8", "surrogatepass")
+        return hmac.new(self.key, data, hashlib.sha256).hexdigest()
 
     def sign_request(self, payload: str, request: Request) -> Mapping[str, Any]:
         return {"signature": self._sig(payload)}
 
     def verify_request(self, fields: Mapping[str, Any], payload: str,
                        request: Request) -> None:
-        if not hmac.compare_digest(str(fields.get("signature", "")), self._sig(payload)):
+        signature = fields.get("signature")
+        if not isinstance(signature, str) or not hmac.compare_digest(
+                signature.encode("utf-8", "surrogatepass"), self._sig(payload).encode()):
             raise SecurityError("bad signature")
 
     sign_reply = sign_request  # type: ignore[assignment]
@@ -526,5 +534,7 @@ __all__ = [
     "Contract",
     "ContractSecurity",
     "Inbox",
+    "SecurityContract",
+    "SecurityFactory",
     "wait_until",
 ]
