@@ -14,15 +14,19 @@ import pytest
 from collective_helpers import Nodes, nodes
 from inprocess import client
 
+from mcollective.agent import AgentReply, AgentRequest
 from mcollective.config import config_from_text
 from mcollective.external import (
     ACTIVATION_PROTOCOL,
     REQUEST_PROTOCOL,
+    REQUEST_SCHEMA,
     ExternalAgents,
     agent_class,
     configured_dirs,
     find_agents,
+    request_document,
 )
+from mcollective.testing.agents import build_agent
 
 
 def ddl(name: str, *, provider: str | None = "external", timeout: int = 5,
@@ -215,6 +219,45 @@ def test_the_request_document_and_environment(env: Nodes, agents_dir: Path) -> N
     assert "HOME" not in seen["env"]  # a minimal environment, not the daemon's
     assert seen["cwd"] == str(Path(request_file).parent)
     assert not Path(request_file).exists()  # cleaned up after the call
+
+
+def _arrived(**overrides: Any) -> AgentRequest:
+    """A request as the daemon hands it over, unlike this node's own settings in every
+    field: another collective, an old time, a ttl the node is not configured with."""
+    values: dict[str, Any] = {
+        "agent": "echo", "action": "run", "data": {"word": "hi"}, "caller": "user=alice",
+        "sender": "client9", "id": "ab" * 16, "time": 1700000000.9, "collective": "sub",
+        "timeout": 5.0, "ttl": 37}
+    values.update(overrides)
+    return AgentRequest(**values)
+
+
+def test_the_request_document_is_the_request_that_arrived(agents_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """Every field comes from the request, named and typed as Choria's external.Request
+    (whole-second ttl and msgtime), never from this node's configuration."""
+    [files] = [f for f in find_agents([(agents_dir, False)]) if f.name == "echo"]
+    agent = build_agent(agent_class(files), tmp_path, "ttl = 99", identity="n1")
+    reply = AgentReply()
+    agent.handle(_arrived(), reply)
+    assert reply.statuscode == 0, reply.statusmsg
+    assert reply["extra"]["request"] == {
+        "$schema": REQUEST_SCHEMA, "protocol": REQUEST_PROTOCOL, "agent": "echo",
+        "action": "run", "requestid": "ab" * 16, "senderid": "client9",
+        "callerid": "user=alice", "collective": "sub", "ttl": 37, "msgtime": 1700000000,
+        "data": {"word": "hi"}}
+
+
+def test_a_request_without_its_ttl_gets_the_configured_one() -> None:
+    config = config_from_text("ttl = 99\n", role="server")
+    assert request_document(_arrived(ttl=None), config)["ttl"] == 99
+    assert request_document(_arrived(), config)["ttl"] == 37
+
+
+def test_the_request_ttl_reaches_the_agent_through_the_daemon(env: Nodes) -> None:
+    [result] = client(env.session, "echo", ttl=37).call("run", {"word": "hi"})
+    assert result.statuscode == 0
+    assert result.data["extra"]["request"]["ttl"] == 37
 
 
 @pytest.mark.parametrize(("word", "code", "message", "data"), [

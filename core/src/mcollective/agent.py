@@ -54,13 +54,17 @@ class AgentRequest(Mapping[str, Any]):
 
     Behaves as a read-only mapping of the input data (``request["name"]``,
     ``"name" in request``, ``request.get("x")``).
+
+    ``time`` and ``ttl`` are the request's own, as the client signed them; ``ttl`` is
+    ``None`` where whoever built the request did not say.
     """
 
     def __init__(self, *, agent: str, action: str, data: Mapping[str, Any], caller: str,
-                 sender: str, id: str, time: float, collective: str, timeout: float) -> None:
+                 sender: str, id: str, time: float, collective: str, timeout: float,
+                 ttl: int | None = None) -> None:
         self.agent, self.action, self.data = agent, action, dict(data)
         self.caller, self.sender, self.id, self.time = caller, sender, id, time
-        self.collective = collective
+        self.collective, self.ttl = collective, ttl
         self.timeout = timeout
         self.started = time_monotonic()
         self._cancelled: threading.Event | None = None

@@ -20,10 +20,11 @@ written for Choria (for instance with py-mco-agent, or in shell) run unchanged:
   MCollective's ``MCOLLECTIVE_REQUEST_FILE``/``MCOLLECTIVE_REPLY_FILE``) in a minimal
   environment, bounded by the DDL timeout. The request file is an ``rpc_request``
   document (agent, action, requestid, senderid, callerid, collective, ttl, msgtime,
-  data). The reply is read from the reply file, or from stdout when the file is empty:
-  an ``rpc_reply`` (``{"statuscode", "statusmsg", "data"}``) or, as MCollective's
-  ``implemented_by`` had it, a bare object merged into the reply data. A non-zero exit
-  status fails the request (status 1) with the last line of stderr.
+  data), each taken from the request that arrived. The reply is read from the reply
+  file, or from stdout when the file is empty: an ``rpc_reply`` (``{"statuscode",
+  "statusmsg", "data"}``) or, as MCollective's ``implemented_by`` had it, a bare object
+  merged into the reply data. A non-zero exit status fails the request (status 1)
+  with the last line of stderr.
 
 The entry point ``external`` in ``mcollective.agents`` is :class:`ExternalAgents`; its
 hook returns one :class:`ExternalAgent` subclass per agent found.
@@ -178,13 +179,7 @@ class ExternalAgent(Agent):
 
     def handle(self, request: AgentRequest, reply: AgentReply) -> None:
         self.ddl.action(request.action)  # undeclared actions: status 2, as for any agent
-        document = {
-            "$schema": REQUEST_SCHEMA, "protocol": REQUEST_PROTOCOL,
-            "agent": request.agent, "action": request.action, "requestid": request.id,
-            "senderid": request.sender, "callerid": request.caller,
-            "collective": request.collective, "ttl": int(self.config.ttl),
-            "msgtime": int(request.time), "data": dict(request.data),
-        }
+        document = request_document(request, self.config)
         label = f"{request.agent}#{request.action}"
         try:
             result = _execute(self.files, document, REQUEST_PROTOCOL, self.config,
@@ -193,6 +188,22 @@ class ExternalAgent(Agent):
             reply.fail(f"Could not call external agent {label}: {exc}", 1)
             return
         _apply_reply(result, reply, label)
+
+
+def request_document(request: AgentRequest, config: Config) -> dict[str, Any]:
+    """The ``rpc_request`` document for ``request``: every field from the request that
+    arrived, named and typed as Choria's ``external.Request`` (``ttl`` and ``msgtime``
+    whole seconds, ``msgtime`` the request's own Unix time)."""
+    # Only a request built without its ttl (older callers of AgentRequest) falls back
+    # to this node's configured ttl.
+    ttl = request.ttl if request.ttl is not None else config.ttl
+    return {
+        "$schema": REQUEST_SCHEMA, "protocol": REQUEST_PROTOCOL,
+        "agent": request.agent, "action": request.action, "requestid": request.id,
+        "senderid": request.sender, "callerid": request.caller,
+        "collective": request.collective, "ttl": int(ttl),
+        "msgtime": int(request.time), "data": dict(request.data),
+    }
 
 
 class _ExecutionFailed(MCollectiveError):
@@ -316,4 +327,5 @@ __all__ = [
     "agent_class",
     "configured_dirs",
     "find_agents",
+    "request_document",
 ]

@@ -377,7 +377,7 @@ class Daemon:
         agent_request = AgentRequest(
             agent=request.agent, action=action, data=data, caller=request.caller,
             sender=request.sender, id=request.id, time=request.time,
-            collective=request.collective, timeout=timeout,
+            collective=request.collective, timeout=timeout, ttl=request.ttl,
         )
         entry.agent_request = agent_request
         agent_reply = AgentReply(action_ddl.output_defaults())
