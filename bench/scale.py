@@ -53,6 +53,66 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def broker_pid(url: str) -> int | None:
+    """The process listening on the broker's port (to count its CPU), if visible."""
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    port = urlsplit(url).port or {"amqp": 5672, "redis": 6379}.get(url.split(":")[0])
+    if port is None:
+        return None
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                return int(conn.pid)
+    except psutil.AccessDenied:
+        pass
+    return None
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by the servers, this client process and the
+    broker between start() and stop(): on a shared 2-core machine the round trip of a
+    broadcast is bounded by the CPU the whole system spends on it, so this says where
+    a difference from raw kombu comes from."""
+
+    def __init__(self, servers: list[int], url: str) -> None:
+        import psutil
+
+        self.parts = {"servers": [psutil.Process(p) for p in servers],
+                      "client": [psutil.Process()], "broker": []}
+        pid = broker_pid(url)
+        if pid is not None:
+            self.parts["broker"].append(psutil.Process(pid))
+        self.before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        out = {}
+        for name, procs in self.parts.items():
+            total = 0.0
+            for proc in procs:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            out[name] = total
+        return out
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def stop(self, rounds: int) -> dict[str, float]:
+        after = self._now()
+        self.spent = {k: (after[k] - self.before[k]) * 1000 / rounds for k in after}
+        return self.spent
+
+
+def cpu_text(spent: dict[str, float] | None) -> str:
+    if not spent:
+        return "-"
+    return "/".join(f"{spent[k]:.0f}" for k in ("servers", "client", "broker"))
+
+
 def bin_script(name: str) -> str:
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else (shutil.which(name) or name)
@@ -132,15 +192,14 @@ def framework_rounds(em: Emulators, rounds: int, timeout: float) -> dict[str, An
         started = time.perf_counter()
         session.publish(request)
         got, deadline = 0, time.monotonic() + timeout
-        while got < n:
+        while got < n:  # as the mco commands read them: in batches
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            try:
-                replies.get(timeout=left)
-            except Exception:
+            batch = replies.take(left)
+            if not batch:
                 break
-            got += 1
+            got += len(batch)
         took = time.perf_counter() - started
         session.forget(request.id)
         return took, got
@@ -150,13 +209,15 @@ def framework_rounds(em: Emulators, rounds: int, timeout: float) -> dict[str, An
         while one_round()[1] < n:  # every node subscribed and answering
             if time.monotonic() > warm:
                 raise RuntimeError("warm-up never completed")
+        meter = CpuMeter([p.pid for p in em.processes], em.url)
+        meter.start()
         times, lost = [], 0
         for _ in range(rounds):
             took, got = one_round()
             times.append(took)
             lost += n - got
         return {"median": statistics.median(times), "p90": percentile(times, 0.9),
-                "lost": lost}
+                "lost": lost, "cpu": meter.stop(rounds)}
     finally:
         session.close()
 
@@ -252,13 +313,15 @@ def raw_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
             while one_round()[1] < nodes:
                 if time.monotonic() > warm:
                     raise RuntimeError("raw warm-up never completed")
+            meter = CpuMeter([proc.pid for proc, _ in workers if proc.pid], url)
+            meter.start()
             times, lost = [], 0
             for _ in range(rounds):
                 took, got = one_round()
                 times.append(took)
                 lost += nodes - got
         return {"median": statistics.median(times), "p90": percentile(times, 0.9),
-                "lost": lost}
+                "lost": lost, "cpu": meter.stop(rounds)}
     finally:
         for proc, _ in workers:
             proc.terminate()
@@ -311,8 +374,12 @@ def client_ingestion(replies: int = 20000) -> float:
         started = time.perf_counter()
         for body in bodies:
             session.connector.publish_reply(body, session.reply_to, ttl=60)
-        for _ in range(replies):
-            queue.get(timeout=60)
+        got = 0
+        while got < replies:
+            batch = queue.take(60)
+            if not batch:
+                raise RuntimeError("replies stopped coming")
+            got += len(batch)
         return replies / (time.perf_counter() - started)
     finally:
         session.close()
@@ -336,7 +403,8 @@ def main() -> None:
     rows = []
     print(f"{'transport':10} {'N':>6} {'fw median':>10} {'fw p90':>9} {'replies/s':>10} "
           f"{'lost':>5} {'raw median':>10} {'raw p90':>9} {'ratio':>6} "
-          f"{'RSS/proc MB':>12} {'KB/node':>8}", flush=True)
+          f"{'RSS/proc MB':>12} {'KB/node':>8}  CPU ms/round servers/client/broker: "
+          f"framework | raw", flush=True)
     for transport in args.transports.split(","):
         url = URLS.get(transport) or f"filesystem://{root / 'fsbroker'}"
         if transport == "memory":
@@ -370,8 +438,9 @@ def main() -> None:
             print(f"{transport:10} {n:>6} {fw['median'] * 1000:>10.1f} "
                   f"{fw['p90'] * 1000:>9.1f} {n / fw['median']:>10.0f} {fw['lost']:>5} "
                   f"{raw_m:>10} {raw_p:>9} {ratio:>6} {per_proc:>12.1f} "
-                  f"{per_node_kb:>8.1f}   (startup {startup:.1f}s, base RSS "
-                  f"{base_rss:.1f} MB)", flush=True)
+                  f"{per_node_kb:>8.1f}  {cpu_text(fw['cpu'])} | "
+                  f"{cpu_text(raw['cpu'] if raw else None)}   (startup {startup:.1f}s, "
+                  f"base RSS {base_rss:.1f} MB)", flush=True)
             rows.append((transport, n, fw, raw))
     if not args.no_extras:
         first = args.transports.split(",")[0]
