@@ -544,6 +544,8 @@ class RPCClient:
                                 reply.agent, action, reply.time)
                 stats.record(result)
                 yield result
+                if not waiting:  # the rest of the batch stays unread, as before batches
+                    break
 
 
 def load_client_ddl(plugins: PluginManager, config: Config, agent: str) -> AgentDDL | None:

@@ -243,19 +243,7 @@ class KombuConnector(Connector):
         one go under one lock: a daemon answers from many worker threads at once (an
         emulator from hundreds), and taking turns on the publishing lock per reply
         cost more than the publishing itself. Failures are logged and counted
-        (``publish_errors``); the reply is lost as a network would lose it.
-
-        On the consumer thread itself (an action run inline) the reply is published at
-        once on the publishing connection: handing it to the replies thread would cost
-        two thread switches for a reply that is ready now."""
-        if threading.current_thread() is self._thread:
-            with self._pub_lock:
-                if self._closed or self._pub_conn is None:
-                    self._count("publish_errors")
-                    raise ConnectionFailed("not connected" if not self._closed
-                                           else "the connector is closed")
-                self._publish_reply_now(reply_to, body, ttl)
-            return
+        (``publish_errors``); the reply is lost as a network would lose it."""
         with self._outbox_cv:
             if self._closed or self._pub_conn is None:
                 self._count("publish_errors")
@@ -281,15 +269,10 @@ class KombuConnector(Connector):
                     if self._pub_conn is None:
                         self._count("publish_errors")
                         continue
-                    self._publish_reply_now(reply_to, body, ttl)
-
-    def _publish_reply_now(self, reply_to: str, body: bytes, ttl: int) -> None:
-        """Called with _pub_lock held; failures are logged (and counted by
-        _publish_one), never raised: a lost reply is the client's timeout to report."""
-        try:
-            self._publish_one(None, reply_to, body, self.policy.expiration(ttl))
-        except Exception as exc:
-            log.warning("could not publish a reply to %s: %s", reply_to, exc)
+                    try:
+                        self._publish_one(None, reply_to, body, self.policy.expiration(ttl))
+                    except Exception as exc:
+                        log.warning("could not publish a reply to %s: %s", reply_to, exc)
 
     def _flush_replies(self) -> None:
         """Publish what is queued, then stop the replies thread."""
@@ -401,8 +384,6 @@ class KombuConnector(Connector):
                     self._count("failovers")
                     log.warning("failed over to %s", broker.display)
                 self._current = broker
-                if role == "consumer":
-                    _match_drain_timeout(conn)
                 return conn
             except Exception as exc:  # every transport has its own error classes
                 last = exc
@@ -529,8 +510,6 @@ class KombuConnector(Connector):
             wake()
 
     def _run_ops(self) -> None:
-        if not self._ops:  # the usual case, checked without the lock
-            return
         while True:
             with self._state_lock:
                 if not self._ops:
@@ -749,7 +728,6 @@ class KombuConnector(Connector):
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
-        next_heartbeat = 0.0
         while not self._stopping.is_set():
             try:
                 self._run_ops()
@@ -762,12 +740,9 @@ class KombuConnector(Connector):
                     conn.drain_events(timeout=DRAIN_TIMEOUT)
                 except TimeoutError:
                     pass
-                now = time.monotonic()
-                if self.policy.is_amqp and now >= next_heartbeat:
-                    # Not after every message of a burst: a few times a second is
-                    # far more often than any heartbeat interval needs.
-                    next_heartbeat = now + DRAIN_TIMEOUT
+                if self.policy.is_amqp:
                     conn.heartbeat_check()
+                now = time.monotonic()
                 if now >= next_maintenance:
                     next_maintenance = now + MAINTENANCE_INTERVAL
                     self._maintain_publisher()
@@ -993,19 +968,6 @@ class KombuConnector(Connector):
                 self._pub_broken = True
         finally:
             self._pub_lock.release()
-
-
-def _match_drain_timeout(conn: kombu.Connection) -> None:
-    """Give an AMQP consuming socket the timeout ``drain_events`` asks for.
-
-    py-amqp sets the socket's timeout before every frame it reads and restores it
-    after, unless it already has that value: two system calls per frame, each letting
-    go of the GIL and waiting to get it back from the threads running actions. Set
-    once, both are skipped. Writes on this connection (heartbeats, subscriptions) are
-    small; a socket that cannot take them within DRAIN_TIMEOUT is broken anyway."""
-    sock = getattr(getattr(conn.connection, "transport", None), "sock", None)
-    if sock is not None and hasattr(sock, "settimeout"):
-        sock.settimeout(DRAIN_TIMEOUT)
 
 
 def _drop(conn: kombu.Connection) -> None:
