@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,24 @@ class Emulators:
                 p.kill()
 
 
+def timed_rounds(one_round: Callable[[], tuple[float, int]], nodes: int, rounds: int,
+                 meter: CpuMeter, what: str) -> dict[str, Any]:
+    """Warm up until one round gets every reply (60 s at most), then time ``rounds``
+    rounds of ``one_round`` (returning seconds taken and replies received)."""
+    warm = time.monotonic() + 60
+    while one_round()[1] < nodes:  # every node subscribed and answering
+        if time.monotonic() > warm:
+            raise RuntimeError(f"{what} warm-up never completed")
+    meter.start()
+    times, lost = [], 0
+    for _ in range(rounds):
+        took, got = one_round()
+        times.append(took)
+        lost += nodes - got
+    return {"median": statistics.median(times), "p90": percentile(times, 0.9),
+            "lost": lost, "cpu": meter.stop(rounds)}
+
+
 def framework_rounds(em: Emulators, rounds: int, timeout: float) -> dict[str, Any]:
     from mcollective.client.session import ClientSession
     from mcollective.config import load_config
@@ -205,19 +224,8 @@ def framework_rounds(em: Emulators, rounds: int, timeout: float) -> dict[str, An
         return took, got
 
     try:
-        warm = time.monotonic() + 60
-        while one_round()[1] < n:  # every node subscribed and answering
-            if time.monotonic() > warm:
-                raise RuntimeError("warm-up never completed")
-        meter = CpuMeter([p.pid for p in em.processes], em.url)
-        meter.start()
-        times, lost = [], 0
-        for _ in range(rounds):
-            took, got = one_round()
-            times.append(took)
-            lost += n - got
-        return {"median": statistics.median(times), "p90": percentile(times, 0.9),
-                "lost": lost, "cpu": meter.stop(rounds)}
+        return timed_rounds(one_round, n, rounds,
+                            CpuMeter([p.pid for p in em.processes], em.url), "framework")
     finally:
         session.close()
 
@@ -309,19 +317,9 @@ def raw_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
                         pass
                 return time.perf_counter() - started, count[0]
 
-            warm = time.monotonic() + 60
-            while one_round()[1] < nodes:
-                if time.monotonic() > warm:
-                    raise RuntimeError("raw warm-up never completed")
-            meter = CpuMeter([proc.pid for proc, _ in workers if proc.pid], url)
-            meter.start()
-            times, lost = [], 0
-            for _ in range(rounds):
-                took, got = one_round()
-                times.append(took)
-                lost += nodes - got
-        return {"median": statistics.median(times), "p90": percentile(times, 0.9),
-                "lost": lost, "cpu": meter.stop(rounds)}
+            return timed_rounds(
+                one_round, nodes, rounds,
+                CpuMeter([proc.pid for proc, _ in workers if proc.pid], url), "raw")
     finally:
         for proc, _ in workers:
             proc.terminate()

@@ -51,19 +51,22 @@ def empty_filter() -> dict[str, list[Any]]:
 # whole message).
 
 
+def _std_dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _dumps_bytes(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
+        return _std_dumps(obj).encode("utf-8")
 
 
 def _dumps(obj: Any) -> str:
     try:
         return orjson.dumps(obj).decode("utf-8")
     except TypeError:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _std_dumps(obj)
 
 
 def _loads(data: bytes | str, what: str) -> Any:
