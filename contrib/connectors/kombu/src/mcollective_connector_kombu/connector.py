@@ -110,6 +110,14 @@ class KombuConnector(Connector):
         self._pubsub: dict[tuple[str, str], str] = {}  # redis: (collective, agent) -> queue
         self._next_renew = 0.0
         self._next_sweep = 0.0
+        #: sqs: this process's liveness lease (see transports.SqsLease) and janitor.
+        self._sqs_lease: Any = None
+        self._sqs_janitor: Any = None
+        if options.broker.family == "sqs":
+            from mcollective_connector_kombu.transports import SqsLease
+
+            self._sqs_lease = SqsLease(options.main_collective, options.identity,
+                                       options.liveness_timeout)
         self._declared: set[str] = set()  # exchanges declared on the consuming channel
         self._reply_declared = False
         self._broken = False  # the consuming connection needs rebuilding
@@ -194,7 +202,10 @@ class KombuConnector(Connector):
                         fh.close()
                         continue
                     self._reply_slot = fh
-                    return topology.host_reply_queue(main, identity, slot)
+                    queue = topology.host_reply_queue(main, identity, slot)
+                    if self._sqs_lease is not None:  # long-lived: no owner to outlive
+                        self._sqs_lease.persistent.add(queue)
+                    return queue
             log.warning("no free SQS reply slot in %s; using a queue of this process",
                         folder)
         return topology.reply_queue(main, identity)
@@ -461,6 +472,8 @@ class KombuConnector(Connector):
                 "client-config": {"connect_timeout": max(timeout, 0.5),
                                   "read_timeout": max(5.0, opts.sqs_wait_time + 5.0),
                                   "retries": {"max_attempts": 1}},
+                # The consuming side owns (declares) queues, under this lease.
+                "mco_lease": self._sqs_lease if role == "consumer" else None,
             })
         return kombu.Connection(broker.url, connect_timeout=timeout, ssl=ssl or
                                 broker.scheme == "amqps", heartbeat=opts.heartbeat,
@@ -819,10 +832,28 @@ class KombuConnector(Connector):
 
     def _maintain_session(self, now: float) -> None:
         """redis: renew this process's liveness key; if it had expired (a stall longer
-        than ``liveness_timeout``), the janitor may have removed our lists: rebuild."""
-        if self.options.broker.family != "redis" or now < self._next_renew:
+        than ``liveness_timeout``), the janitor may have removed our lists: rebuild.
+        sqs: likewise with the lease our queues point at (transports.SqsLease)."""
+        family = self.options.broker.family
+        if family not in ("redis", "sqs") or now < self._next_renew:
             return
         self._next_renew = now + self.options.liveness_timeout / 3
+        if family == "sqs":
+            lease = self._sqs_lease
+            if lease is None or lease.marker is None or self._channel is None:
+                return
+            try:
+                alive = lease.renew(self._channel.sqs())
+            except Exception as exc:  # unreachable, throttled: try again soon
+                log.warning("could not renew our SQS lease on %s: %s", self.options.display,
+                            exc)
+                self._next_renew = now + MAINTENANCE_INTERVAL
+                return
+            if not alive:
+                log.warning("our SQS lease on %s had lapsed; declaring our queues again",
+                            self.options.display)
+                self._broken = True
+            return
         renew = getattr(self._channel, "renew_session", None)
         owns = bool(self._bound) or self._reply_declared
         if renew is not None and not renew() and owns:
@@ -832,7 +863,32 @@ class KombuConnector(Connector):
 
     def _sweep(self, *, force: bool = False) -> None:
         """redis: delete the lists of processes that died without cleaning up (the
-        filesystem broker has its own janitor). One process per interval sweeps."""
+        filesystem broker has its own janitor). One process per interval sweeps.
+        sqs: daemons (owners of node queues) sweep, in a background thread, at a pace
+        spread over the fleet (transports.SqsJanitor); not on connect."""
+        if self.options.broker.family == "sqs":
+            channel, janitor = self._channel, self._sqs_janitor
+            if force or channel is None or not self._bound or self._stopping.is_set():
+                return
+            if janitor is None:
+                from mcollective_connector_kombu.transports import SqsJanitor
+
+                janitor = self._sqs_janitor = SqsJanitor(
+                    interval=self.options.janitor_interval,
+                    timeout=self.options.liveness_timeout, lease=self._sqs_lease)
+            if not janitor.due(time.monotonic()):
+                return
+            collectives = sorted({c for cs in self._bound.values() for c in cs}
+                                 | {self.options.main_collective})
+            try:
+                janitor.start(
+                    channel.sqs(), channel.fanout.get_client(),
+                    [channel.canonical_queue_name(f"{c}.") for c in collectives],
+                    [channel.canonical_queue_name(topology.fanout_exchange(c, "").name)
+                     for c in collectives], self._stopping)
+            except Exception as exc:
+                log.debug("janitor failed: %s", exc)
+            return
         if self.options.broker.family != "redis" or self._channel is None:
             return
         interval = self.options.janitor_interval

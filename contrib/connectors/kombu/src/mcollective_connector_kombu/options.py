@@ -186,13 +186,25 @@ class TLSOptions:
         return out
 
 
+#: Bounds of ``liveness_timeout``: renewals come every third of it from a loop that
+#: ticks about once a second, and an SQS lease message stays in flight at most 12 hours.
+LIVENESS_BOUNDS = (3.0, 43_200.0)
+
+
+def check_liveness(value: Any) -> float:
+    seconds = number(LIVENESS_BOUNDS[0])(value)
+    if seconds > LIVENESS_BOUNDS[1]:
+        raise vol.Invalid(f"must be at most {LIVENESS_BOUNDS[1]:g} (12 hours), got {seconds:g}")
+    return seconds
+
+
 SCHEMA: dict[str, Any] = {
     "url": check_url,
     "polling_interval": number(0.001),
     "heartbeat": number(0),
     "queue_expires": number(1),
     "janitor_interval": number(0),
-    "liveness_timeout": number(1),
+    "liveness_timeout": check_liveness,
     "max_backoff": number(0.05),
     "user": optional(str),
     "password": optional(str),
@@ -246,10 +258,12 @@ class KombuOptions:
     #: (never consumed) this long, on top of exclusive/auto-delete.
     queue_expires: float = 300.0
     #: filesystem and redis: seconds between sweeps for dead processes' queues (0:
-    #: only on connect).
+    #: only on connect); sqs: the fleet's pace (each daemon sweeps about this times the
+    #: number of processes it sees; 0: once).
     janitor_interval: float = 5.0
     #: redis: a process that has not renewed its liveness key this long is dead and
-    #: its lists are swept. Must comfortably exceed the longest GIL/IO stall.
+    #: its lists are swept; sqs: the same, for its lease message (transports.SqsLease).
+    #: Must comfortably exceed the longest GIL/IO stall.
     liveness_timeout: float = 30.0
     #: Longest pause between reconnection attempts (exponential back-off, jittered).
     max_backoff: float = 5.0

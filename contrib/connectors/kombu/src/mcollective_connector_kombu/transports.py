@@ -29,13 +29,29 @@ sqs
       bind subscribes, each unbind unsubscribes, and delete removes them all.
     * A put to a queue that does not exist is dropped instead of creating the queue
       (kombu's ``_put`` creates it), so addressing a node that is gone leaves nothing.
+    * SQS never removes a queue by itself, so every queue a process owns is tagged
+      ``mco-owner=<marker>``, the name of that process's *marker queue*, which holds
+      one lease message the process keeps in flight (:class:`SqsLease`); the janitor
+      (:class:`SqsJanitor`) removes the queues, and their SNS subscriptions, of
+      markers whose lease message has become visible again: what a ``kill -9`` leaves.
+    * kombu looks for a topic's stale subscriptions (a ``GetQueueUrl`` per subscriber)
+      at every bind; here once per topic and channel, or an emulator binding thousands
+      of queues would make a quadratic number of calls.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
+import random
+import re
+import secrets
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from kombu.transport import memory, redis, virtual
@@ -293,6 +309,436 @@ def sweep_redis(client: Any, *, lock_ms: int = 0) -> int:
 
 # --- sqs --------------------------------------------------------------------------------
 
+#: Tag on every SQS queue a process owns, its marker included: the marker's name.
+SQS_OWNER_TAG = "mco-owner"
+#: Tag for people: the identity of the process that owns the queue.
+SQS_IDENTITY_TAG = "mco-identity"
+#: A process's marker queue, in its main collective (kombu turns the dots into dashes).
+SQS_MARKER = "{collective}.mco-alive.{pid}.{token}"
+#: Error codes saying that a queue does not exist.
+_SQS_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
+                          "NonExistentQueue"})
+#: Error codes saying that our lease message is no longer ours to extend.
+_SQS_LOST = _SQS_MISSING | {"ReceiptHandleIsInvalid", "InvalidParameterValue",
+                            "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"}
+_SQS_DELETED_RECENTLY = frozenset({"AWS.SimpleQueueService.QueueDeletedRecently",
+                                   "QueueDeletedRecently"})
+_SQS_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+               "ApproximateNumberOfMessagesDelayed")
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+
+
+def _sqs_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code") or "")
+
+
+def _sqs_missing(exc: BaseException) -> bool:
+    return _sqs_code(exc) in _SQS_MISSING
+
+
+def _tag_value(text: str) -> str:
+    return _TAG_UNSAFE.sub("_", text)[:256]
+
+
+class SqsLease:
+    """This process's proof of life on SQS, shared by every queue it owns.
+
+    A *marker queue* ``<main collective>-mco-alive-<pid>-<random>`` holds one lease
+    message, which this process keeps in flight: received with a visibility timeout of
+    ``timeout`` seconds and extended every ``timeout/3`` (one ``ChangeMessageVisibility``
+    per renewal, however many queues the process owns: an emulator owns thousands).
+    Each owned queue is tagged ``mco-owner=<marker>`` once, when declared (in its
+    ``CreateQueue``, or by ``TagQueue`` when taking over an existing queue: a restarted
+    node). If the process dies, SQS makes the lease message visible again at most
+    ``timeout`` seconds after the last renewal, where the janitor finds it
+    (:class:`SqsJanitor`). Expiry is measured by SQS alone, so clock skew between
+    hosts plays no part; and no tagging call is made per renewal (AWS throttles those
+    per account).
+
+    Used by the consuming connection's thread only. ``persistent`` names the queues
+    that are not the process's to own (a client host's long-lived reply slots).
+    """
+
+    #: SQS keeps a message in flight at most 12 hours after it was received: take a
+    #: fresh lease message well before that.
+    rotate_after = 6 * 3600.0
+    #: Retention of the marker (the SQS maximum, 14 days): a dead owner's lease message
+    #: waits there for a janitor (see SqsJanitor.absent_check for what comes after).
+    retention = 1_209_600
+
+    def __init__(self, collective: str, identity: str, timeout: float) -> None:
+        self.collective = collective
+        self.identity = identity
+        self.timeout = float(timeout)
+        self.visibility = min(43_200, max(1, math.ceil(self.timeout)))
+        #: kombu names of queues that are not ours to own (host reply slots).
+        self.persistent: set[str] = set()
+        #: SQS names of the queues tagged with our marker.
+        self.owned: set[str] = set()
+        self.marker: str | None = None
+        self.url: str | None = None
+        #: Monotonic time just before the last successful renewal (or acquisition).
+        self.renewed = 0.0
+        self._held_since = 0.0
+        self._receipts: list[str] = []
+        self._retired: list[str] = []
+        self.stats = {"acquired": 0, "renewals": 0, "rotations": 0, "lapses": 0}
+
+    def tags(self) -> dict[str, str]:
+        assert self.marker is not None
+        return {SQS_OWNER_TAG: self.marker, SQS_IDENTITY_TAG: _tag_value(self.identity)}
+
+    def ensure(self, channel: Any) -> None:
+        """A live lease, before a new queue is tagged with it: acquire one, or renew it
+        if that is due (a long run of declarations, before the consumer thread runs,
+        must not let it lapse). ConnectionError if it had lapsed: every queue must
+        then be declared again, under a new marker."""
+        if self.marker is None:
+            self._acquire(channel)
+        else:
+            self.keep_alive(channel)
+
+    def keep_alive(self, channel: Any) -> None:
+        """Renew if due (declaring and binding many queues may take longer than the
+        lease, before the consumer thread renews it); ConnectionError if it lapsed."""
+        if (self.marker is not None and time.monotonic() - self.renewed >= self.timeout / 3
+                and not self.renew(channel.sqs())):
+            raise ConnectionError("our SQS lease had lapsed; declaring our queues again")
+
+    def renew(self, sqs: Any) -> bool:
+        """Extend the lease. False if it had, or may have, lapsed: the marker is then
+        forgotten and the caller must declare its queues again (a janitor may have
+        removed them). Other errors (the network) propagate: try again soon."""
+        if self.marker is None:
+            return True
+        started = time.monotonic()
+        if started - self.renewed >= 0.9 * self.timeout:
+            self._lapsed(f"not renewed for {started - self.renewed:.1f}s")
+            return False
+        try:
+            for handle in self._receipts + self._retired:
+                sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=handle,
+                                              VisibilityTimeout=self.visibility)
+            if started - self._held_since >= self.rotate_after:
+                self._retired.extend(self._receipts)
+                self._receipts = []
+                self._hold_new_message(sqs)
+                self.stats["rotations"] += 1
+            for handle in list(self._retired):  # held until deleted
+                sqs.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
+                self._retired.remove(handle)
+        except Exception as exc:
+            if _sqs_code(exc) in _SQS_LOST:
+                self._lapsed(str(exc))
+                return False
+            raise
+        self.renewed = started
+        self.stats["renewals"] += 1
+        return True
+
+    def forget(self, name: str, sqs: Any) -> None:
+        """``name`` (an SQS name) was deleted; once nothing is owned, the marker goes."""
+        self.owned.discard(name)
+        if not self.owned and self.marker is not None:
+            self.release(sqs)
+
+    def release(self, sqs: Any) -> None:
+        """Delete the marker: this process owns nothing any more."""
+        url, self.url = self.url, None
+        self.reset()
+        if url is not None:
+            try:
+                sqs.delete_queue(QueueUrl=url)
+            except Exception as exc:
+                log.debug("deleting our SQS marker %s: %s", url, exc)
+
+    def reset(self) -> None:
+        self.marker = self.url = None
+        self._receipts, self._retired = [], []
+        self.owned.clear()
+
+    def _lapsed(self, reason: str) -> None:
+        log.warning("our SQS lease %s lapsed (%s)", self.marker, reason)
+        self.stats["lapses"] += 1
+        self.reset()  # the janitor removes the old marker
+
+    def _acquire(self, channel: Any) -> None:
+        sqs = channel.sqs()
+        name = channel.entity_name(SQS_MARKER.format(
+            collective=self.collective, pid=os.getpid(), token=secrets.token_hex(6)))
+        url = sqs.create_queue(
+            QueueName=name, Attributes={"MessageRetentionPeriod": str(self.retention)},
+            tags={SQS_OWNER_TAG: name, SQS_IDENTITY_TAG: _tag_value(self.identity)},
+        )["QueueUrl"]
+        self.marker, self.url = name, url
+        try:
+            self._hold_new_message(sqs)
+        except BaseException:
+            self.release(sqs)
+            raise
+        self.stats["acquired"] += 1
+        log.debug("SQS lease taken on %s", name)
+
+    def _hold_new_message(self, sqs: Any) -> None:
+        """Send a lease message and receive it, which puts it in flight."""
+        body = json.dumps({"identity": self.identity, "pid": os.getpid()})
+        sent = sqs.send_message(QueueUrl=self.url, MessageBody=body)["MessageId"]
+        deadline = time.monotonic() + 10.0
+        while True:
+            started = time.monotonic()
+            got = sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                      VisibilityTimeout=self.visibility,
+                                      WaitTimeSeconds=1).get("Messages") or []
+            # Only we write to our marker: whatever is visible there is ours to hold.
+            self._receipts.extend(m["ReceiptHandle"] for m in got)
+            if any(m.get("MessageId") == sent for m in got):
+                self.renewed = self._held_since = started
+                return
+            if time.monotonic() >= deadline:
+                raise ConnectionError(f"could not take the lease message of {self.marker}")
+
+
+class SqsJanitor:
+    """Removes the SQS queues of processes that died without cleaning up, and their SNS
+    subscriptions (see :class:`SqsLease`). Sweeps run in a background thread.
+
+    A sweep lists the queues of the given collectives (``ListQueues`` by prefix, 1,000 a
+    call) and learns each queue's owner from its ``mco-owner`` tag, once per queue
+    (cached; at most ``tag_reads`` reads per sweep, because AWS throttles tagging calls
+    per account). Then it peeks into each owner's marker (``ReceiveMessage`` with a zero
+    visibility timeout takes nothing away): a live owner holds its lease message in
+    flight, so the marker looks empty. A lease message seen there in two sweeps at
+    least ``confirm`` seconds apart (or a marker gone) means the owner is dead: its
+    queues whose tag still names it (re-read just before: a restarted node may have
+    taken its queue over) are unsubscribed from their topics and deleted, then the
+    marker.
+
+    Sweeps spread over the fleet: a process sweeps every ``interval`` times the number
+    of processes it saw, jittered, so that the fleet as a whole sweeps about once per
+    ``interval`` whatever its size, with no lock to share.
+    """
+
+    #: Owner tags read per sweep at most.
+    tag_reads = 100
+    #: Seconds a cached owner is trusted before its queue's tag is read again.
+    cache_ttl = 3600.0
+    #: Seconds between checks that a quiet marker still holds a lease message at all
+    #: (after 14 days unseen, retention removes a dead owner's lease message).
+    absent_check = 3600.0
+    #: A marker with no message at all is dead when seen so twice this far apart
+    #: (SQS's message counts lag; a marker is empty for a moment when created).
+    absent_confirm = 300.0
+
+    def __init__(self, *, interval: float, timeout: float,
+                 lease: SqsLease | None = None) -> None:
+        self.interval = float(interval)
+        self.confirm = max(1.0, float(timeout) / 3)
+        self.lease = lease
+        self.next_at = time.monotonic() + random.uniform(0, self.interval or 1.0)
+        self.stats = {"sweeps": 0, "swept_queues": 0, "swept_markers": 0,
+                      "unsubscribed": 0, "errors": 0}
+        self._owners: dict[str, tuple[str | None, float]] = {}  # url -> (marker, read at)
+        self._suspects: dict[str, tuple[float, bool]] = {}  # marker -> (since, absent)
+        self._counted: dict[str, float] = {}  # marker -> when its counts were read
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def due(self, now: float) -> bool:
+        return not self.running and now >= self.next_at
+
+    def start(self, sqs: Any, sns: Any, prefixes: Iterable[str],
+              topic_prefixes: Iterable[str] = (), stopping: threading.Event | None = None
+              ) -> None:
+        """Sweep once in a background thread (the caller checked :meth:`due`)."""
+        prefixes, topic_prefixes = list(prefixes), list(topic_prefixes)
+
+        def run() -> None:
+            try:
+                self.sweep(sqs, sns, prefixes, topic_prefixes, stopping)
+            except Exception as exc:
+                self.stats["errors"] += 1
+                self.next_at = time.monotonic() + (self.interval or math.inf)
+                log.info("SQS janitor: %s: %s", type(exc).__name__, exc)
+
+        self.next_at = math.inf  # the sweep sets it
+        self._thread = threading.Thread(target=run, name="mco-sqs-janitor", daemon=True)
+        self._thread.start()
+
+    def sweep(self, sqs: Any, sns: Any, prefixes: Iterable[str],
+              topic_prefixes: Iterable[str] = (), stopping: threading.Event | None = None
+              ) -> int:
+        """One pass; returns how many queues (markers included) it deleted."""
+        started = time.monotonic()
+        listed: dict[str, str] = {}  # SQS name -> url
+        for prefix in dict.fromkeys(prefixes):
+            for url in _list_queues(sqs, prefix):
+                listed[url.rsplit("/", 1)[-1]] = url
+        urls = set(listed.values())
+        self._owners = {u: o for u, o in self._owners.items() if u in urls}
+        unread = [u for u in sorted(urls)
+                  if started - self._owners.get(u, (None, -math.inf))[1] >= self.cache_ttl]
+        for url in unread[:self.tag_reads]:
+            if stopping is not None and stopping.is_set():
+                return 0
+            self._owners[url] = (self._read_owner(sqs, url), started)
+        by_marker: dict[str, list[str]] = defaultdict(list)
+        for url, (owner, _) in self._owners.items():
+            if owner:
+                by_marker[owner].append(url)
+        mine = self.lease.marker if self.lease is not None else None
+        dead: list[str] = []
+        for marker in sorted(by_marker):
+            if marker == mine:
+                continue
+            if stopping is not None and stopping.is_set():
+                return 0
+            state = self._probe(sqs, marker, listed.get(marker), started)
+            if state == "alive":
+                self._suspects.pop(marker, None)
+                continue
+            since, absent = self._suspects.get(marker, (started, True))
+            absent = absent and state == "absent"
+            self._suspects[marker] = (since, absent)
+            if started - since >= (max(self.confirm, self.absent_confirm) if absent
+                                   else self.confirm):
+                dead.append(marker)
+        for marker in [m for m in self._suspects if m not in by_marker]:
+            del self._suspects[marker]
+        swept = self._remove(sqs, sns, dead, by_marker, listed, topic_prefixes) if dead else 0
+        self.stats["sweeps"] += 1
+        processes = len(by_marker) + (1 if mine and mine not in by_marker else 0)
+        if self._suspects:
+            delay = self.confirm
+        elif self.interval:
+            delay = self.interval * max(1, processes) * random.uniform(0.5, 1.5)
+        else:
+            delay = math.inf
+        self.next_at = time.monotonic() + delay
+        return swept
+
+    def _read_owner(self, sqs: Any, url: str) -> str | None:
+        try:
+            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
+        except Exception as exc:
+            if _sqs_missing(exc):
+                return None
+            raise
+        return tags.get(SQS_OWNER_TAG) or None
+
+    def _probe(self, sqs: Any, marker: str, url: str | None, now: float) -> str:
+        """``alive``, ``lapsed`` (the lease message is visible, or the marker is gone)
+        or ``absent`` (no message at all, in flight or not)."""
+        try:
+            if url is None:
+                url = sqs.get_queue_url(QueueName=marker)["QueueUrl"]
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+                                      VisibilityTimeout=0, WaitTimeSeconds=0).get("Messages")
+        except Exception as exc:
+            if _sqs_missing(exc):
+                return "lapsed"
+            raise
+        if got:
+            return "lapsed"
+        seen = self._counted.setdefault(marker, now)
+        suspect = self._suspects.get(marker)
+        if (suspect is not None and suspect[1]) or now - seen >= self.absent_check:
+            self._counted[marker] = now
+            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_SQS_COUNTS)
+                                              ).get("Attributes") or {}
+            if not any(int(counts.get(name, "0")) for name in _SQS_COUNTS):
+                return "absent"
+        return "alive"
+
+    def _remove(self, sqs: Any, sns: Any, dead: list[str], by_marker: dict[str, list[str]],
+                listed: dict[str, str], topic_prefixes: Iterable[str]) -> int:
+        victims: list[str] = []
+        for marker in dead:
+            for url in by_marker[marker]:
+                if url == listed.get(marker):
+                    continue
+                owner = self._read_owner(sqs, url)  # fresh: taken over since?
+                if owner != marker:
+                    self._owners[url] = (owner, time.monotonic())
+                    continue
+                victims.append(url)
+        endpoints: set[str] = set()
+        for url in victims:
+            try:
+                endpoints.add(sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+            except Exception as exc:
+                if not _sqs_missing(exc):
+                    raise
+        prefixes = tuple(topic_prefixes)
+        if endpoints and prefixes:
+            self.stats["unsubscribed"] += _unsubscribe(sns, endpoints, prefixes)
+        swept = 0
+        for url in victims:
+            swept += _delete_queue(sqs, url)
+            self._owners.pop(url, None)
+        self.stats["swept_queues"] += swept
+        for marker in dead:
+            marker_url = listed.get(marker)
+            try:
+                marker_url = marker_url or sqs.get_queue_url(QueueName=marker)["QueueUrl"]
+            except Exception as exc:
+                if not _sqs_missing(exc):
+                    raise
+            if marker_url is not None:
+                gone = _delete_queue(sqs, marker_url)
+                self.stats["swept_markers"] += gone
+                swept += gone
+                self._owners.pop(marker_url, None)
+            self._suspects.pop(marker, None)
+            self._counted.pop(marker, None)
+        log.info("janitor: removed %d SQS queue(s) of %d dead process(es)", swept, len(dead))
+        return swept
+
+
+def _list_queues(sqs: Any, prefix: str) -> list[str]:
+    urls: list[str] = []
+    kwargs: dict[str, Any] = {"QueueNamePrefix": prefix, "MaxResults": 1000}
+    while True:
+        response = sqs.list_queues(**kwargs)
+        urls.extend(response.get("QueueUrls") or [])
+        if not response.get("NextToken"):
+            return urls
+        kwargs["NextToken"] = response["NextToken"]
+
+
+def _delete_queue(sqs: Any, url: str) -> int:
+    try:
+        sqs.delete_queue(QueueUrl=url)
+        return 1
+    except Exception as exc:
+        if _sqs_missing(exc):
+            return 0
+        raise
+
+
+def _unsubscribe(sns: Any, endpoints: set[str], topic_prefixes: tuple[str, ...]) -> int:
+    """Remove the subscriptions of ``endpoints`` (queue ARNs) to topics whose name starts
+    with one of ``topic_prefixes``; returns how many."""
+    removed = 0
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics") or []:
+            arn = topic["TopicArn"]
+            if not arn.rsplit(":", 1)[-1].startswith(topic_prefixes):
+                continue
+            pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+            for sub_page in pages:
+                for sub in sub_page.get("Subscriptions") or []:
+                    if (sub.get("Endpoint") in endpoints
+                            and str(sub.get("SubscriptionArn", "")).startswith("arn:")):
+                        sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+                        removed += 1
+    return removed
+
+
 def sqs_transport() -> type:
     """The SQS transport class (imported lazily: boto3 is an optional dependency)."""
     from botocore.exceptions import ClientError
@@ -302,14 +748,68 @@ def sqs_transport() -> type:
     class SQSChannel(SQS.Channel):  # type: ignore[name-defined,misc]
         """See the module docstring (sqs)."""
 
+        #: Our own transport option: the process's SqsLease (consuming connection only).
+        from_transport_options = (  # type: ignore[assignment]
+            *SQS.Channel.from_transport_options, "mco_lease")
+        mco_lease: SqsLease | None = None
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.dropped = 0
+            self._checked_topics: set[str] = set()
+
+        def _new_queue(self, queue: str, **kwargs: Any) -> str:
+            """The URL of ``queue``; with a lease, a queue we own, tagged with our marker
+            (created so, or tagged when taken over). Called before every receive: an
+            owned queue costs nothing more than kombu's cache look-up."""
+            lease = self.mco_lease
+            if lease is None or queue in lease.persistent:
+                return str(super()._new_queue(queue, **kwargs))
+            name = self.canonical_queue_name(queue)
+            owned = name in lease.owned
+            if not owned:
+                lease.ensure(self)
+            try:
+                url = str(self._resolve_queue_url(queue))
+            except DoesNotExistQueueException:
+                url = self._create_owned(name, lease)
+            else:
+                if not owned:
+                    try:  # someone else's (a node restarted): ours now
+                        self.sqs().tag_queue(QueueUrl=url, Tags=lease.tags())
+                    except ClientError as exc:
+                        if not _sqs_missing(exc):
+                            raise
+                        self._queue_cache.pop(name, None)
+                        url = self._create_owned(name, lease)
+            lease.owned.add(name)
+            return url
+
+        def _create_owned(self, name: str, lease: SqsLease) -> str:
+            attributes = {"VisibilityTimeout": str(self.visibility_timeout)}
+            attributes.update(self.transport_options.get("sqs-creation-attributes") or {})
+            try:
+                url = self.sqs(queue=name).create_queue(
+                    QueueName=name, Attributes=attributes, tags=lease.tags())["QueueUrl"]
+            except ClientError as exc:
+                if _sqs_code(exc) in _SQS_DELETED_RECENTLY:  # by a janitor: retry later
+                    raise ConnectionError(f"SQS queue {name} was deleted less than 60 s "
+                                          "ago; declaring it again later") from exc
+                raise
+            self._queue_cache[name] = url
+            return str(url)
 
         def _queue_bind(self, exchange: str, routing_key: str, pattern: str,
                         queue: str) -> None:
             if self._exchange_is_fanout(exchange):
-                self.fanout.initialise_exchange(exchange)
+                if exchange not in self._checked_topics:
+                    # kombu looks up every subscriber's queue (a GetQueueUrl each) to
+                    # drop stale subscriptions: once per topic is enough (the janitor
+                    # removes those of dead processes), not once per bind.
+                    self.fanout.initialise_exchange(exchange)
+                    self._checked_topics.add(exchange)
+                if self.mco_lease is not None:
+                    self.mco_lease.keep_alive(self)
                 self.fanout.subscriptions.subscribe_queue(queue_name=queue,
                                                           exchange_name=exchange)
 
@@ -335,15 +835,19 @@ def sqs_transport() -> type:
                     except Exception as exc:
                         log.debug("unsubscribing %s from %s: %s", queue, exchange, exc)
             self.state.queue_bindings_delete(queue)
+            name = self.canonical_queue_name(queue)
             try:
                 url = self._resolve_queue_url(queue)
             except DoesNotExistQueueException:
-                return
-            try:
-                self.sqs().delete_queue(QueueUrl=url)
-            except ClientError as exc:
-                log.debug("deleting queue %s: %s", queue, exc)
-            self._queue_cache.pop(self.canonical_queue_name(queue), None)
+                url = None
+            if url is not None:
+                try:
+                    self.sqs().delete_queue(QueueUrl=url)
+                except ClientError as exc:
+                    log.debug("deleting queue %s: %s", queue, exc)
+                self._queue_cache.pop(name, None)
+            if self.mco_lease is not None:  # the marker goes with the last owned queue
+                self.mco_lease.forget(name, self.sqs())
 
         def _messages_to_python(self, messages: list[dict[str, Any]], queue: str
                                 ) -> list[dict[str, Any]]:
