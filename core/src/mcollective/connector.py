@@ -22,6 +22,8 @@ class Connector(ABC):
     """A connection to the middleware for one process."""
 
     #: Counters the daemon reports in ``daemon_stats`` (reconnects, publish failures...).
+    #: ``disconnects`` (connections found lost) and ``reconnects`` have a meaning the
+    #: client relies on: a change during a request is reported as a broker failure.
     stats: dict[str, int]
 
     def __init__(self) -> None:

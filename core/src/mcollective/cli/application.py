@@ -63,6 +63,9 @@ class Application:
         self._session: Any = None
         self.config: Any = None
         self.args: argparse.Namespace = argparse.Namespace()
+        #: Set by an application that reported a middleware failure itself, with the
+        #: nodes it affected; otherwise :meth:`run` warns about one at the end.
+        self.link_reported = False
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -99,7 +102,9 @@ class Application:
             if getattr(args, "connection_timeout", None) is not None:
                 self.config.connection_timeout = args.connection_timeout
             self._setup_logging()
-            return int(self.main(args) or 0)
+            code = int(self.main(args) or 0)
+            self._warn_about_the_link()
+            return code
         except MCollectiveError as exc:
             if args.verbose:
                 traceback.print_exc(file=sys.stderr)
@@ -111,6 +116,19 @@ class Application:
         finally:
             if self._session is not None:
                 self._session.close()
+
+    def _warn_about_the_link(self) -> None:
+        """A broker failure during the command loses the replies sent meanwhile: say
+        so, in one line, if the application did not (its output may be short)."""
+        if self._session is None or self.link_reported:
+            return
+        from mcollective.client.session import LinkMark
+
+        trouble = self._session.link_trouble(LinkMark())
+        if trouble:
+            self.out.file.flush()
+            self.err.print(f"mco {self.name}: warning: {trouble} during this command; "
+                           "replies sent meanwhile were lost", markup=False, style="red")
 
     def _setup_logging(self) -> None:
         from mcollective.log import setup_logging

@@ -53,6 +53,10 @@ class RPCStats:
     batches: int = 0
     aggregate_summary: list[Any] = field(default_factory=list)
     aggregate_failures: list[str] = field(default_factory=list)
+    #: What went wrong with the middleware during the call (discovery included), e.g.
+    #: ``lost the connection to amqp://...``; empty if nothing did. Nodes that did not
+    #: answer may then never have been asked, or their replies were lost.
+    connection_error: str = ""
     #: Senders already counted: a node's second reply (a duplicate) is ignored.
     seen: set[str] = field(default_factory=set, repr=False)
 
@@ -85,8 +89,33 @@ class RPCStats:
             self._dset = cached
         return cached
 
+    def gap_report(self) -> str | None:
+        """One line on a middleware failure and the nodes it left without an answer,
+        e.g. ``lost the connection to X during the request; 1 of 2 nodes did not
+        answer: web2``; ``None`` when the middleware did not fail."""
+        if not self.connection_error:
+            return None
+        missing = self.noresponsefrom
+        if not self.discovery_performed:
+            return f"{self.connection_error}; {self.responses} node(s) answered"
+        if not missing:
+            return f"{self.connection_error}; every node answered nevertheless"
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
+                                           if len(missing) > 10 else "")
+        return (f"{self.connection_error}; {len(missing)} of {self.discovered} nodes did "
+                f"not answer: {shown}")
+
     def exit_code(self) -> int:
-        """MCollective's ``halt`` codes (reference §1.5)."""
+        """MCollective's ``halt`` codes (reference §1.5); and at least 1 when the
+        middleware failed during the call while nodes were left without an answer (or,
+        without discovery, at all), so that scripts do not take a gap for success."""
+        code = self._halt_code()
+        if code == 0 and self.connection_error and (
+                self.noresponsefrom or not self.discovery_performed):
+            return 1
+        return code
+
+    def _halt_code(self) -> int:
         if self.discovery_performed:
             if not self.discovered_nodes and not self.responded:
                 return 1
@@ -113,4 +142,5 @@ class RPCStats:
             "blocktime": self.blocktime,
             "totaltime": self.totaltime,
             "batches": self.batches,
+            "connection_error": self.connection_error,
         }

@@ -37,10 +37,11 @@ from mcollective.client.session import ClientSession
 from mcollective.client.targets import LIMIT_METHODS, batches, limit_nodes, parse_size
 from mcollective.config import load_config
 from mcollective.discovery import DiscoveryRequest
-from mcollective.errors import MCollectiveError
+from mcollective.errors import ConnectionFailed, MCollectiveError
 
 if TYPE_CHECKING:
     from mcollective.client.replies import ReplyQueue
+    from mcollective.client.session import LinkMark
     from mcollective.config import Config
     from mcollective.ddl import ActionDDL, AgentDDL
     from mcollective.discovery import DiscoveryMethod
@@ -111,6 +112,8 @@ class RPCClient:
         self._method: DiscoveryMethod | None = None
         self._method_name: str | None = None
         self._validators: Any = None
+        #: The connection counters when the discovery of the next call began.
+        self._link_mark: LinkMark | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -365,6 +368,7 @@ class RPCClient:
         if literal is not None:
             self._discovered = literal
             return list(literal)
+        self._link_mark = self.session.link_mark()  # a loss now leaves nodes out
         request = DiscoveryRequest(
             session=self.session, filter=flt, collective=self.collective,
             timeout=self.effective_discovery_timeout(),
@@ -374,6 +378,13 @@ class RPCClient:
         )
         self._discovered = list(dict.fromkeys(method.discover(request)))
         return list(self._discovered)
+
+    def discovery_trouble(self) -> str | None:
+        """What happened to the middleware connection since the last discovery began
+        (``None``: nothing): a node list found while the broker failed may be short."""
+        if self._link_mark is None:
+            return None
+        return self.session.link_trouble(self._link_mark)
 
     def _discovery_limit(self) -> int | None:
         """A broadcast discovery may stop early: at N replies for ``--limit-nodes N``
@@ -418,6 +429,9 @@ class RPCClient:
         ``batch_size``/``batch_sleep_time`` override the client's for this call.
         """
         stats = self.stats = RPCStats()
+        # Since this call's discovery if it ran before (mco rpc discovers first).
+        mark = self._link_mark if self._link_mark is not None else self.session.link_mark()
+        self._link_mark = None
         data = self.validate(action, args or {})
         batch = self._batch if batch_size is _UNSET else parse_size(batch_size, "batch size")
         sleep = self._batch_sleep if batch_sleep_time is None else float(batch_sleep_time)
@@ -444,6 +458,8 @@ class RPCClient:
             stats.discovery_performed = True
             if not nodes:
                 stats.totaltime = time.monotonic() - started
+                trouble = self.session.link_trouble(mark)
+                stats.connection_error = f"{trouble} during discovery" if trouble else ""
                 return
         direct = nodes is not None and self._direct(nodes, explicit=explicit,
                                                     batched=batch is not None)
@@ -469,13 +485,22 @@ class RPCClient:
                     # the nodes' TTL window however long the sleeps were.
                     request = dataclasses.replace(request, time=round(time.time(), 3))
                 stats.batches += 1
-                stats.publishtime += session.publish(request,
-                                                     targets=group if direct else None)
+                try:
+                    stats.publishtime += session.publish(
+                        request, targets=group if direct else None)
+                except ConnectionFailed as exc:
+                    # Discovery, and maybe earlier batches, went through: keep their
+                    # results, and report the rest as not answering (gap_report()).
+                    stats.connection_error = str(exc)
+                    break
                 yield from self._collect(replies, action, set(group), stats)
         finally:
             session.forget(request.id)
             stats.blocktime = time.monotonic() - began
             stats.totaltime = time.monotonic() - started
+            if not stats.connection_error:
+                trouble = session.link_trouble(mark)
+                stats.connection_error = f"{trouble} during the request" if trouble else ""
 
     def _broadcast_without_discovery(self) -> bool:
         return (self.method.broadcast and self._limit is None

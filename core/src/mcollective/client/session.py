@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcollective.client.replies import ReplyQueue
@@ -28,6 +29,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECTION_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class LinkMark:
+    """The connector's connection counters at one moment (see
+    :meth:`ClientSession.link_trouble`)."""
+
+    disconnects: int = 0
+    reconnects: int = 0
 
 
 class ClientSession:
@@ -115,6 +125,44 @@ class ClientSession:
                                        agent=request.agent, ttl=request.ttl,
                                        targets=list(targets) if targets is not None else None)
         return time.monotonic() - started
+
+    # --- the middleware connection ----------------------------------------------------
+
+    def link_mark(self) -> LinkMark:
+        """Remember the connection counters now, to ask :meth:`link_trouble` later."""
+        connector = self.connector
+        if connector is None:  # connecting is not reconnecting: counters start at 0
+            return LinkMark()
+        stats = connector.stats
+        return LinkMark(int(stats.get("disconnects", 0)), int(stats.get("reconnects", 0)))
+
+    def link_trouble(self, since: LinkMark) -> str | None:
+        """``lost the connection to <broker>`` if the middleware connection was lost
+        since ``since`` (whether or not it is back), else ``None``.
+
+        The connector reconnects by itself, so a request may survive a broker restart;
+        but replies sent while the connection (and with it, on most brokers, this
+        client's reply queue) was gone are lost. Nodes that did not answer may never
+        have been asked, or their answer was lost: a user must learn that the broker
+        failed, not just that nodes were silent. Connectors report through their
+        ``stats`` counters: ``disconnects`` (connections found lost) and
+        ``reconnects``; with ``reconnects`` only, a connection still down at the end
+        of a request is not seen."""
+        now = self.link_mark()
+        if now.disconnects > since.disconnects or now.reconnects > since.reconnects:
+            return f"lost the connection to {self.broker_name()}"
+        return None
+
+    def broker_name(self) -> str:
+        """The middleware as the connector shows it (passwords masked)."""
+        info: dict[str, Any] = {}
+        if self.connector is not None:
+            try:
+                info = self.connector.describe()
+            except Exception as exc:  # a report must not fail for want of a name
+                log.debug("could not describe the connector: %s", exc)
+        name = info.get("broker") or info.get("url")
+        return str(name) if name else f"the {self.config.connector} middleware"
 
     def _on_message(self, body: bytes, _identity: str | None) -> None:
         arrived = time.monotonic()

@@ -35,6 +35,7 @@ class Ping(Application):
                                markup=False)
                 return 1
         session.connect()
+        mark = session.link_mark()
         flt = client.filter.to_dict()
         if listed is not None:
             flt["identity"] = []  # addressed directly: the addressing is the identity test
@@ -66,4 +67,21 @@ class Ping(Application):
             self.out.print("No response from:", markup=False)
             for name in silent:
                 self.out.print(f"   {name}", markup=False)
+        trouble = session.link_trouble(mark)
+        if trouble:
+            # Replies sent while the connection was down are lost: the list above may
+            # be short, and only this line says why.
+            if listed is not None and silent:
+                gap = (f"{len(silent)} of {len(listed)} nodes did not answer: "
+                       + ", ".join(silent[:10]))
+                gap += f" and {len(silent) - 10} more" if len(silent) > 10 else ""
+            elif listed is not None:
+                gap = "every node answered nevertheless"
+            else:
+                gap = f"{len(times)} node(s) answered; replies sent meanwhile were lost"
+            self.out.file.flush()
+            self.err.print(f"mco {self.name}: {trouble} during the ping; {gap}",
+                           markup=False, style="red")
+            self.link_reported = True
+            return 1 if silent or listed is None else 0
         return 0 if times else 1

@@ -102,6 +102,11 @@ class Rpc(Application):
             self.discovery_line(client, len(nodes))
         if not nodes:
             message = "No request sent, we did not discover any nodes."
+            trouble = client.discovery_trouble()
+            if trouble:
+                message = ("No request sent, we did not discover any nodes: "
+                           f"{trouble} during discovery.")
+                self.link_reported = True
             if jsonl is not None:
                 jsonl.error(message)
                 return 1
@@ -145,6 +150,14 @@ class Rpc(Application):
         else:
             self._render_text(mode, results, action_ddl, report, stats,
                               caption=f"{client.agent}#{action} call stats")
+        gap = stats.gap_report()
+        if gap:
+            # Last, on stderr, one line: what the broker did and who is missing for it.
+            if jsonl is not None and stats.exit_code():  # not when all answered anyway
+                jsonl.error(gap)
+            self.out.file.flush()
+            self.err.print(f"mco {self.name}: {gap}", markup=False, style="red")
+            self.link_reported = True
         sys.stdout.flush()
         return stats.exit_code()
 
