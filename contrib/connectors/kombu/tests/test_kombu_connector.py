@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from kombu_test_support import AMQP_URL, Broker, Harness, Inbox, require_broker
@@ -263,7 +264,8 @@ def test_describe_reports_url_and_counters(harness: Harness, broker: Broker) -> 
     assert "guest:guest" not in info["url"]
     assert info["consuming"] is True
     assert info["stats"]["received"] == 1
-    assert set(info["stats"]) >= {"published", "publish_errors", "received", "reconnects"}
+    assert set(info["stats"]) >= {"published", "publish_errors", "received", "reconnects",
+                                  "disconnects"}
 
 
 def test_reconnects_after_losing_the_broker_connection(network_harness: Harness,
@@ -287,6 +289,7 @@ def test_reconnects_after_losing_the_broker_connection(network_harness: Harness,
     while node.stats["reconnects"] < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert node.stats["reconnects"] == 1
+    assert node.stats["disconnects"] == 1
 
     client.publish_request(b"after", collective=c, agent="rpcutil", ttl=60)
     assert inbox.wait_count(2)
@@ -351,3 +354,73 @@ def queue_exists(broker: Broker, queue: str) -> bool:
             return True
         except amqp.exceptions.NotFound:
             return False
+
+
+def test_publisher_recovers_after_failing_during_an_outage(network_broker: Broker) -> None:
+    """Replies published while the broker is away fail (counted, never raised to a
+    worker as a crash); once it is back, the next reply goes out: a publisher whose
+    reconnection failed must not stay disconnected for good."""
+    from mcollective.testing.brokers import TcpProxy
+
+    proxy = TcpProxy.for_url(network_broker.url).start()
+    harness = Harness(Broker(network_broker.family, proxy.url(network_broker.url)))
+    try:
+        node = harness.connector("n1")
+        client, inbox, reply_to = harness.client("client")
+        proxy.cut()
+        for _ in range(3):  # the first tries (and fails) to reconnect, the rest fail fast
+            node.publish_reply(b"lost", reply_to, ttl=60)
+        assert wait_for(lambda: node.stats["publish_errors"] >= 3, 30)
+        assert node.stats["disconnects"] == 1  # one loss, however many failed publishes
+        proxy.restore()
+        assert wait_for(lambda: client.stats["reconnects"] >= 1, 30)
+
+        def delivered() -> bool:
+            node.publish_reply(b"back", reply_to, ttl=60)
+            return inbox.wait_for(lambda items: (b"back", None) in items, timeout=0.5)
+
+        assert wait_for(delivered, 30), "the publisher never came back"
+        assert b"lost" not in inbox.bodies()
+    finally:
+        harness.close()
+        proxy.cut()
+
+
+@pytest.mark.broker("amqp")
+def test_slow_broker_answers_never_break_the_consumer(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """Between drains the consuming socket keeps the drain timeout (fewer system calls
+    per frame); a synchronous call (declare, bind, consume) made while consuming must
+    not inherit it, or a broker slower to answer than the drain timeout would make the
+    connector rebuild its connection, losing what was in flight. A drain timeout far
+    below a broker round trip shows it."""
+    import mcollective_connector_kombu.connector as connector_module
+
+    require_broker("amqp", AMQP_URL)
+    broker = Broker("amqp", AMQP_URL)
+    harness = Harness(broker)
+    monkeypatch.setattr(connector_module, "DRAIN_TIMEOUT", 0.0002)
+    try:
+        c = broker.collective()
+        node = harness.connector("host")
+        inbox = Inbox()
+        node.start(inbox)
+        client = harness.connector()
+        for i in range(20):
+            node.subscribe_node(f"e{i}", [c], ["rpcutil"])
+            client.publish_request(b"%d" % i, collective=c, agent="rpcutil", ttl=60,
+                                   targets=[f"e{i}"])
+        assert inbox.wait_count(20)
+        assert node.stats["reconnects"] == 0
+    finally:
+        harness.close()
+        broker.cleanup()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -88,8 +88,12 @@ class KombuConnector(Connector):
         super().__init__()
         self.options = options
         self.policy = QueuePolicy(options.broker.family, options.queue_expires)
+        #: ``disconnects`` counts connections found lost (consuming or publishing),
+        #: ``reconnects`` those re-established: a client compares them before and after
+        #: a request to tell a broker failure from silent nodes (ClientSession).
         self.stats = {"published": 0, "publish_errors": 0, "received": 0,
-                      "handler_errors": 0, "reconnects": 0, "failovers": 0}
+                      "handler_errors": 0, "reconnects": 0, "disconnects": 0,
+                      "failovers": 0}
         #: Names this process's private resources (redis owner entries, pubsub queues).
         self.session = topology.session_id(options.identity)
         self._broker_index = 0
@@ -119,6 +123,8 @@ class KombuConnector(Connector):
             self._sqs_lease = SqsLease(options.main_collective, options.identity,
                                        options.liveness_timeout)
         self._declared: set[str] = set()  # exchanges declared on the consuming channel
+        #: amqp: the consuming socket while it keeps DRAIN_TIMEOUT (see _tune_for_drain).
+        self._tuned_sock: Any = None
         self._reply_declared = False
         self._broken = False  # the consuming connection needs rebuilding
         # Publishing side, guarded by _pub_lock.
@@ -127,6 +133,11 @@ class KombuConnector(Connector):
         self._producer: Producer | None = None
         self._pub_declared: set[str] = set()
         self._pub_broken = False
+        #: After a failed reconnection of the publisher: no new attempt before this
+        #: (monotonic) time, each publish failing at once with _pub_error meanwhile.
+        self._pub_retry_at = 0.0
+        self._pub_delay = FIRST_BACKOFF
+        self._pub_error = ""
         # Replies waiting for the replies thread (see publish_reply).
         self._outbox_cv = threading.Condition()
         self._outbox: list[tuple[str, bytes, int]] = []
@@ -254,12 +265,18 @@ class KombuConnector(Connector):
         one go under one lock: a daemon answers from many worker threads at once (an
         emulator from hundreds), and taking turns on the publishing lock per reply
         cost more than the publishing itself. Failures are logged and counted
-        (``publish_errors``); the reply is lost as a network would lose it."""
+        (``publish_errors``); the reply is lost as a network would lose it.
+
+        On the consumer thread itself (an action run inline) the reply is published at
+        once on the publishing connection: handing it to the replies thread would cost
+        two thread switches for a reply that is ready now."""
+        if threading.current_thread() is self._thread:
+            with self._pub_lock:
+                self._check_publisher()
+                self._publish_reply_now(reply_to, body, ttl)
+            return
         with self._outbox_cv:
-            if self._closed or self._pub_conn is None:
-                self._count("publish_errors")
-                raise ConnectionFailed("not connected" if not self._closed
-                                       else "the connector is closed")
+            self._check_publisher()
             self._outbox.append((reply_to, body, ttl))
             if self._replier is None:
                 self._replier = threading.Thread(target=self._publish_replies,
@@ -277,13 +294,18 @@ class KombuConnector(Connector):
                 batch, self._outbox = self._outbox, []
             with self._pub_lock:
                 for reply_to, body, ttl in batch:
-                    if self._pub_conn is None:
+                    if self._pub_conn is None and not self._pub_broken:  # abandoned
                         self._count("publish_errors")
                         continue
-                    try:
-                        self._publish_one(None, reply_to, body, self.policy.expiration(ttl))
-                    except Exception as exc:
-                        log.warning("could not publish a reply to %s: %s", reply_to, exc)
+                    self._publish_reply_now(reply_to, body, ttl)
+
+    def _publish_reply_now(self, reply_to: str, body: bytes, ttl: int) -> None:
+        """Called with _pub_lock held; failures are logged (and counted by
+        _publish_one), never raised: a lost reply is the client's timeout to report."""
+        try:
+            self._publish_one(None, reply_to, body, self.policy.expiration(ttl))
+        except Exception as exc:
+            log.warning("could not publish a reply to %s: %s", reply_to, exc)
 
     def _flush_replies(self) -> None:
         """Publish what is queued, then stop the replies thread."""
@@ -504,8 +526,10 @@ class KombuConnector(Connector):
             if self._conn is None:
                 raise ConnectionFailed("not connected; call connect() first")
             thread = self._thread
-            if (thread is None or thread is threading.current_thread()
-                    or not thread.is_alive()):
+            if thread is threading.current_thread():
+                self._untune()
+                return fn()
+            if thread is None or not thread.is_alive():
                 return fn()
             future: Future[T] = Future()
             self._ops.append((fn, future))
@@ -517,12 +541,41 @@ class KombuConnector(Connector):
                 f"the consumer of {self.options.display} did not respond within "
                 f"{OPERATION_TIMEOUT:g}s (reconnecting?)") from None
 
+    def _tune_for_drain(self, conn: kombu.Connection) -> None:
+        """amqp: give the consuming socket the timeout ``drain_events`` asks for.
+
+        py-amqp sets the socket's timeout before every frame it reads and restores it
+        after, unless it already has that value: two system calls per frame, each
+        letting go of the GIL and waiting to get it back from the threads running
+        actions. Kept between drains, both are skipped. But a synchronous call (a
+        declare, a bind, a consume) waits for its answer with whatever timeout the
+        socket has: one slower than DRAIN_TIMEOUT would fail, and the connection be
+        rebuilt, losing what was in flight. So :meth:`_untune` gives the socket back
+        its blocking mode before any such call."""
+        if not self.policy.is_amqp:
+            return
+        sock = getattr(getattr(conn.connection, "transport", None), "sock", None)
+        if sock is not None and sock is not self._tuned_sock:
+            sock.settimeout(DRAIN_TIMEOUT)
+            self._tuned_sock = sock
+
+    def _untune(self) -> None:
+        """Blocking mode again (bounded by py-amqp's read/write timeouts), for
+        synchronous calls on the consuming connection; see :meth:`_tune_for_drain`."""
+        sock, self._tuned_sock = self._tuned_sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(None)
+
     def _wake_consumer(self) -> None:
         wake = getattr(getattr(self._conn, "transport", None), "wake", None)
         if wake is not None:
             wake()
 
     def _run_ops(self) -> None:
+        if not self._ops:  # the usual case, checked without the lock
+            return
+        self._untune()
         while True:
             with self._state_lock:
                 if not self._ops:
@@ -741,6 +794,7 @@ class KombuConnector(Connector):
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        next_heartbeat = 0.0
         while not self._stopping.is_set():
             try:
                 self._run_ops()
@@ -749,13 +803,17 @@ class KombuConnector(Connector):
                     continue
                 conn = self._conn
                 assert conn is not None
+                self._tune_for_drain(conn)
                 try:
                     conn.drain_events(timeout=DRAIN_TIMEOUT)
                 except TimeoutError:
                     pass
-                if self.policy.is_amqp:
-                    conn.heartbeat_check()
                 now = time.monotonic()
+                if self.policy.is_amqp and now >= next_heartbeat:
+                    # Not after every message of a burst: a few times a second is
+                    # far more often than any heartbeat interval needs.
+                    next_heartbeat = now + DRAIN_TIMEOUT
+                    conn.heartbeat_check()
                 if now >= next_maintenance:
                     next_maintenance = now + MAINTENANCE_INTERVAL
                     self._maintain_publisher()
@@ -766,6 +824,7 @@ class KombuConnector(Connector):
                     break
                 log.warning("connection to %s failed: %s: %s; reconnecting",
                             self.options.display, type(exc).__name__, exc)
+                self._count("disconnects")
                 self._broken = True
         self._fail_pending_ops()
 
@@ -777,6 +836,7 @@ class KombuConnector(Connector):
         """
         delay = FIRST_BACKOFF
         old = self._conn
+        self._tuned_sock = None
         self._forget_consumer_state()
         if old is not None:
             _release(old)
@@ -789,6 +849,7 @@ class KombuConnector(Connector):
                     self._conn, self._channel = conn, conn.channel()
                 self._restore()
                 self._broken = False
+                self._pub_retry_at = 0.0  # the broker is back: the publisher may retry
                 self._count("reconnects")
                 log.info("reconnected to %s", self._current.display if self._current
                          else self.options.display)
@@ -919,6 +980,7 @@ class KombuConnector(Connector):
         self._fail_pending_ops()
         stopped = thread is None or not thread.is_alive()
         if self._conn is not None and stopped and not self._broken:
+            self._untune()
             try:
                 for queue in list(self._consumers):
                     self._cancel(queue)
@@ -953,12 +1015,18 @@ class KombuConnector(Connector):
                  ttl: int) -> None:
         expiration = self.policy.expiration(ttl)
         with self._pub_lock:
-            if self._closed or self._pub_conn is None:
-                self._count("publish_errors", len(routing_keys))
-                raise ConnectionFailed("not connected" if not self._closed
-                                       else "the connector is closed")
+            self._check_publisher(len(routing_keys))
             for key in routing_keys:
                 self._publish_one(exchange, key, body, expiration)
+
+    def _check_publisher(self, messages: int = 1) -> None:
+        """ConnectionFailed if nothing can be published: closed, or never connected. A
+        publisher that lost its connection (``_pub_broken``, its connection maybe gone
+        after a failed attempt) is reconnected by the publish itself."""
+        if self._closed or (self._pub_conn is None and not self._pub_broken):
+            self._count("publish_errors", messages)
+            raise ConnectionFailed("the connector is closed" if self._closed
+                                   else "not connected")
 
     def _publish_one(self, exchange: ExchangeSpec | None, key: str, body: bytes,
                      expiration: float | None) -> None:
@@ -981,6 +1049,8 @@ class KombuConnector(Connector):
                 self._count("publish_errors")
                 raise
             except Exception as exc:
+                if not self._pub_broken:
+                    self._count("disconnects")
                 self._pub_broken = True
                 if attempt == 2:
                     self._count("publish_errors")
@@ -991,13 +1061,25 @@ class KombuConnector(Connector):
                          self.options.display, exc)
 
     def _reconnect_publisher(self) -> None:
-        """Called with _pub_lock held."""
+        """Called with _pub_lock held. While the broker is down, an attempt costs up
+        to ``publish_timeout``: after a failed one, publishes fail at once for a
+        jittered, doubling pause (or until the consumer is back, see _rebuild), so
+        that a backlog of replies does not take that long each."""
+        if time.monotonic() < self._pub_retry_at:
+            raise ConnectionFailed(self._pub_error)
         if self._pub_conn is not None:
             _release(self._pub_conn)
         self._pub_conn = self._producer = None
         self._pub_declared.clear()
         deadline = time.monotonic() + max(self.options.publish_timeout, 0.5)
-        conn = self._open(deadline, role="publisher")
+        try:
+            conn = self._open(deadline, role="publisher")
+        except ConnectionFailed as exc:
+            self._pub_error = str(exc)
+            self._pub_retry_at = time.monotonic() + backoff(self._pub_delay)
+            self._pub_delay = min(self._pub_delay * 2, self.options.max_backoff)
+            raise
+        self._pub_retry_at, self._pub_delay = 0.0, FIRST_BACKOFF
         self._pub_conn = conn
         self._producer = Producer(conn.channel(), auto_declare=False)
         self._pub_broken = False
@@ -1021,6 +1103,7 @@ class KombuConnector(Connector):
             except Exception as exc:
                 log.info("publishing connection to %s lost (%s); will reconnect",
                          self.options.display, exc)
+                self._count("disconnects")
                 self._pub_broken = True
         finally:
             self._pub_lock.release()
