@@ -14,12 +14,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from fleet import daemon_stats
 
 from mcollective.testing import LocalCollective
 from mcollective.testing.brokers import (
+    RabbitMQServer,
     RedisServer,
     TcpProxy,
     brokers_required,
@@ -53,7 +57,11 @@ def wait_answering(collective: LocalCollective, nodes: set[str], timeout: float)
         if answered(collective) >= nodes:
             return time.monotonic() - started
         time.sleep(0.2)
-    pytest.fail(f"{sorted(nodes)} not all answering {timeout:g}s after the broker came back")
+    logs = "".join(f"\n--- {name}, last lines of its log:\n"
+                   + "\n".join(node.log().splitlines()[-6:])
+                   for name, node in sorted(collective.nodes.items()))
+    pytest.fail(f"{sorted(nodes)} not all answering {timeout:g}s after the broker came back"
+                + logs)
 
 
 def collective_on(tmp_path: Path, url: str, **extra: Any) -> LocalCollective:
@@ -84,6 +92,23 @@ def private_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_rabbitmq() -> Iterator[RabbitMQServer]:
+    """A RabbitMQ node of this test's own (see RabbitMQServer): stopped, and its
+    directory removed, whatever happens."""
+    server = RabbitMQServer()
+    if not server.binary:
+        if brokers_required():
+            pytest.fail("MCO_REQUIRE_BROKERS=1 but rabbitmq-server is not installed")
+        pytest.skip("rabbitmq-server is not installed")
+    try:
+        server.start()
+        print(f"private RabbitMQ {server.node} up in {server.start_times[-1]:.2f}s")
+        yield server
+    finally:
+        server.close()
 
 
 # --- the broker goes away and comes back --------------------------------------------------
@@ -139,6 +164,203 @@ def test_daemons_recover_from_a_real_redis_restart(tmp_path: Path,
         assert answered(collective, "-I", "n2") == {"n2"}
 
 
+@pytest.mark.broker("amqp")
+@pytest.mark.slow
+def test_daemons_recover_from_a_real_rabbitmq_restart(
+        tmp_path: Path, private_rabbitmq: RabbitMQServer) -> None:
+    """A real restart (SIGTERM: RabbitMQ closes every connection, then comes back with
+    its data but without our exclusive and auto-delete queues): the daemons must
+    notice, reconnect, and declare their queues and bindings again."""
+    with collective_on(tmp_path, private_rabbitmq.url) as collective:
+        for name in ("n1", "n2"):
+            collective.add_node(name, wait=False)
+        for node in collective.nodes.values():
+            collective.wait_ready(node)
+        nodes = {"n1", "n2"}
+        assert answered(collective) == nodes
+
+        private_rabbitmq.restart()
+        print(f"RabbitMQ restarted in {private_rabbitmq.start_times[-1]:.2f}s")
+
+        took = wait_answering(collective, nodes, RECOVERY)
+        print(f"answering again {took:.2f}s after the restart")
+        assert all(node.alive() for node in collective.nodes.values())
+        assert all(reconnects(collective, n) >= 1 for n in nodes)
+        # Direct addressing works too (the node queues were declared and bound again).
+        assert answered(collective, "-I", "n2") == {"n2"}
+
+
+# --- a broker restart while clients keep asking -------------------------------------------
+
+#: How long one ``mco`` may take before the test calls it hung.
+HANG = 60.0
+#: The stream: ``mco rpc`` (discovery, then a call) and ``mco ping``, one after the other.
+STREAM = [("rpc", "--np", "-t", "8", "--connection-timeout", "3", "rpcutil", "ping"),
+          ("ping", "--connection-timeout", "3")]
+#: A line of ``mco`` itself (not a log line) that says what the broker did.
+BROKER_TROUBLE = re.compile(r"^mco (rpc|ping): .*(cannot connect to|cannot reconnect to|"
+                            r"cannot publish to|lost the connection to) (\S+)", re.M)
+
+
+@dataclass
+class ClientRun:
+    args: tuple[str, ...]
+    started: float
+    label: str = ""
+    ended: float = 0.0
+    returncode: int | None = None  # None: killed after HANG seconds
+    stdout: str = ""
+    stderr: str = ""
+
+    def complete(self, nodes: set[str]) -> bool:
+        """Succeeded, with every node's answer."""
+        if self.returncode != 0:
+            return False
+        if self.args[0] == "ping":
+            return all(re.search(rf"^{n} +time=", self.stdout, re.M) for n in nodes)
+        return f"Finished processing {len(nodes)} / {len(nodes)} hosts" in self.stdout
+
+    def summary(self) -> str:
+        """When it ran, how it ended, and its last line on stderr that is not a log
+        line (those begin with the date)."""
+        said = [line for line in self.stderr.splitlines()
+                if line.strip() and not line[:1].isdigit()]
+        return (f"{self.label or ' '.join(self.args[:1] + self.args[-2:])}: "
+                f"{self.started:.1f}s..{self.ended:.1f}s, exit {self.returncode}: "
+                + (said[-1] if said else "-"))
+
+
+def run_client(collective: LocalCollective, args: tuple[str, ...], epoch: float,
+               label: str = "") -> ClientRun:
+    run = ClientRun(args, time.monotonic() - epoch, label)
+    try:
+        proc = collective.mco(*args, timeout=HANG)
+        run.returncode, run.stdout, run.stderr = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        run.stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        run.stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+    run.ended = time.monotonic() - epoch
+    return run
+
+
+def judge(run: ClientRun, nodes: set[str], broker: str, *, down: float, up: float,
+          settled: float, in_flight: bool = False) -> str | None:
+    """What is wrong with one client run (``None``: nothing), given when the broker went
+    down and came back up, and when every daemon answered again (seconds, same clock).
+
+    * never a hang, never a traceback;
+    * a run that failed says, in a line of its own, what the broker did and names it;
+      except that a run that may have connected after the broker was back, while the
+      daemons were still reconnecting, may simply find nodes silent (it saw no fault);
+      not so a run known to be ``in_flight`` (connected) when the broker went down;
+    * a run that succeeded got every node's answer, unless in that same window;
+    * every run that ended before the broker went down, or began after the daemons
+      answered again, succeeded completely."""
+    if run.returncode is None:
+        return f"hung for {HANG:g}s"
+    if "Traceback" in run.stderr:
+        return "printed a traceback"
+    recovering = run.ended > up and run.started < settled and not in_flight
+    if run.ended < down or run.started > settled:
+        return None if run.complete(nodes) else "failed while the broker was up"
+    if run.returncode == 0:
+        return None if run.complete(nodes) or recovering else "succeeded with nodes missing"
+    said = BROKER_TROUBLE.search(run.stderr)
+    if said:
+        return None if broker in said.group(3) else f"named {said.group(3)}, not {broker}"
+    return None if recovering else "failed without saying the broker failed"
+
+
+@pytest.fixture(params=[pytest.param("rabbitmq", marks=[pytest.mark.broker("amqp"),
+                                                         pytest.mark.slow]),
+                        pytest.param("redis", marks=pytest.mark.broker("redis"))])
+def restartable_broker(request: pytest.FixtureRequest) -> Any:
+    if request.param == "rabbitmq":
+        return request.getfixturevalue("private_rabbitmq")
+    return request.getfixturevalue("private_redis")
+
+
+def test_broker_restart_during_a_stream_of_requests(tmp_path: Path,
+                                                    restartable_broker: Any) -> None:
+    """Clients keep calling while the broker restarts, one of them in the middle of a
+    long request (published, the nodes at work) when it goes down. Every client ends
+    within its timeout, with results or with one line saying what the broker did and
+    which nodes it left without an answer; the daemons come back and answer."""
+    broker = restartable_broker
+    where = f"127.0.0.1:{broker.port}"
+    rabbit = isinstance(broker, RabbitMQServer)
+    # RabbitMQ takes seconds to start; Redis is back at once, so its outage is made:
+    # longer than a daemon's attempt to publish a reply (publish_timeout, 2 s).
+    outage = 0.0 if rabbit else 4.0
+    with collective_on(tmp_path, broker.url) as collective:
+        for name in ("n1", "n2"):
+            collective.add_node(name, wait=False)
+        for node in collective.nodes.values():
+            collective.wait_ready(node)
+        nodes = {"n1", "n2"}
+        assert answered(collective) == nodes
+
+        epoch = time.monotonic()
+        runs: list[ClientRun] = []
+        done = threading.Event()
+
+        def stream() -> None:
+            n = 0
+            while not done.is_set():
+                runs.append(run_client(collective, STREAM[n % len(STREAM)], epoch))
+                n += 1
+
+        streaming = threading.Thread(target=stream, name="client-stream")
+        streaming.start()
+        # The long request: each node touches a file when it starts working, and
+        # replies half a second after the broker is down (it has to try and fail).
+        started, down_file = tmp_path / "started", tmp_path / "broker-down"
+        started.mkdir()
+        script = (f"touch {started}/$$; while [ ! -e {down_file} ]; do sleep 0.05; done; "
+                  "sleep 0.5")
+        long_args = ("rpc", "--np", "-t", "20", "--connection-timeout", "3",
+                     "-I", "n1", "-I", "n2", "shell", "run", f"command=sh -c '{script}'")
+        long_run: list[ClientRun] = []
+        long_client = threading.Thread(target=lambda: long_run.append(
+            run_client(collective, long_args, epoch, "rpc shell run (in flight)")))
+        try:
+            long_client.start()
+            deadline = time.monotonic() + 30
+            while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(list(started.iterdir())) == 2, "the long request never arrived"
+
+            down = time.monotonic() - epoch
+            broker.stop()
+            down_file.touch()
+            time.sleep(outage)
+            broker.start()
+            up = time.monotonic() - epoch
+            took = wait_answering(collective, nodes, RECOVERY)
+            settled = time.monotonic() - epoch
+            print(f"broker down at {down:.1f}s, up at {up:.1f}s; every daemon answering "
+                  f"{took:.2f}s later")
+            # A few more runs with everything back.
+            count = len(runs)
+            while len(runs) < count + 2 and time.monotonic() - epoch < settled + 2 * HANG:
+                time.sleep(0.1)
+        finally:
+            done.set()
+            streaming.join(HANG + 10)
+            long_client.join(HANG + 10)
+
+        everything = long_run + runs
+        for run in everything:
+            print(run.summary())
+        assert long_run, "the long request did not end"
+        problems = [f"{run.summary()}: {why}\n{run.stderr}" for run in everything
+                    if (why := judge(run, nodes, where, down=down, up=up,
+                                     settled=settled, in_flight=run is long_run[0]))]
+        assert not problems, "\n".join(problems)
+        assert all(node.alive() for node in collective.nodes.values())
+        assert all(reconnects(collective, n) >= 1 for n in nodes)
+
+
 @pytest.mark.parametrize("scheme", ["amqp", "redis", "sqs"])
 def test_client_with_the_broker_down_fails_clearly(tmp_path: Path, scheme: str) -> None:
     port = free_port()  # nothing listens there
@@ -170,8 +392,68 @@ def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return require_broker(request.param)
 
 
+@pytest.fixture(params=["filesystem",
+                        pytest.param("amqp", marks=pytest.mark.broker("amqp")),
+                        pytest.param("redis", marks=pytest.mark.broker("redis")),
+                        pytest.param("sqs", marks=pytest.mark.broker("sqs"))])
+def kill_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``any_url``, and SQS (a moto server): a killed daemon's queue has no broker to
+    remove it there, only the janitor (a killed client's reply queue, though, is one of
+    its host's long-lived reply slots by design)."""
+    if request.param == "sqs":
+        return str(request.getfixturevalue("sqs_url"))
+    if request.param == "filesystem":
+        return f"filesystem://{tmp_path}/broker"
+    return require_broker(request.param)
+
+
+#: moto speaks plain HTTP; short polls keep the test quick.
+SQS_EXTRA = {"plugin.kombu.sqs_secure": "false", "plugin.kombu.sqs_wait_time": 0,
+             "plugin.kombu.polling_interval": 0.02}
+
+
+def sqs_client(url: str, service: str = "sqs") -> Any:
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1", use_ssl=False,
+                        endpoint_url=f"http://127.0.0.1:{url.rsplit(':', 1)[1]}",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def sqs_owned_with(url: str, queue: str) -> tuple[set[str], set[str]]:
+    """The SQS queues owned by ``queue``'s owner (its marker included), and their ARNs."""
+    from mcollective_connector_kombu.transports import SQS_OWNER_TAG
+
+    sqs = sqs_client(url)
+    urls = {u.rsplit("/", 1)[1]: u for u in sqs.list_queues(
+        QueueNamePrefix=queue.split(".", 1)[0] + "-").get("QueueUrls", [])}
+    owners = {name: (sqs.list_queue_tags(QueueUrl=u).get("Tags") or {}).get(SQS_OWNER_TAG)
+              for name, u in urls.items()}
+    owned = {name for name, owner in owners.items()
+             if owner and owner == owners[queue.replace(".", "-")]}
+    arns = {sqs.get_queue_attributes(QueueUrl=urls[name], AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"] for name in owned}
+    return owned, arns
+
+
+def sqs_subscriptions(url: str, endpoints: set[str]) -> list[str]:
+    sns = sqs_client(url, "sns")
+    return [sub["SubscriptionArn"]
+            for topic in sns.list_topics().get("Topics", [])
+            for sub in sns.list_subscriptions_by_topic(TopicArn=topic["TopicArn"])[
+                "Subscriptions"] if sub["Endpoint"] in endpoints]
+
+
 def queue_present(url: str, queue: str) -> bool:
     """Whether ``queue`` exists (or, on Redis, is still owned or holds messages)."""
+    if url.startswith("sqs://"):
+        try:
+            sqs_client(url).get_queue_url(QueueName=queue.replace(".", "-"))
+            return True
+        except Exception as exc:
+            if "NonExistentQueue" in str(exc) or "QueueDoesNotExist" in str(exc):
+                return False
+            raise
     if url.startswith("filesystem://"):
         from mcollective_connector_kombu.fsbroker import FsBroker
 
@@ -241,13 +523,18 @@ def start_client_script(collective: LocalCollective, tmp_path: Path, target: str
     return proc, reply_to
 
 
-def test_sigkill_during_a_burst_leaves_nothing_behind(tmp_path: Path, any_url: str) -> None:
-    with collective_on(tmp_path, any_url) as collective:
+def test_sigkill_during_a_burst_leaves_nothing_behind(tmp_path: Path, kill_url: str) -> None:
+    any_url = kill_url
+    sqs = any_url.startswith("sqs://")
+    with collective_on(tmp_path, any_url, **(SQS_EXTRA if sqs else {})) as collective:
         victim = collective.add_node("victim")
         collective.add_node("survivor")
         c = collective.collectives[0]
         queue = f"{c}.node.victim"
         assert queue_present(any_url, queue)
+        if sqs:  # its marker queue, and the SNS subscriptions of its node queue
+            owned, endpoints = sqs_owned_with(any_url, queue)
+            assert len(owned) == 2 and len(sqs_subscriptions(any_url, endpoints)) >= 1
         burst, _ = start_client_script(collective, tmp_path, "victim")
         try:
             time.sleep(1.0)  # the burst is flowing
@@ -257,6 +544,9 @@ def test_sigkill_during_a_burst_leaves_nothing_behind(tmp_path: Path, any_url: s
             print(f"the killed daemon's queue was gone after {took:.2f}s")
             time.sleep(1.0)
             assert not queue_present(any_url, queue), "requests piled up again"
+            if sqs:
+                assert not any(queue_present(any_url, q) for q in owned)
+                assert sqs_subscriptions(any_url, endpoints) == []
         finally:
             burst.kill()
             burst.wait(10)

@@ -281,6 +281,231 @@ class RedisServer:
         self.start()
 
 
+def amqp_login(url: str, timeout: float = 1.0) -> str | None:
+    """``None`` if an AMQP login with the URL's credentials succeeds, else why not.
+
+    Stronger than :func:`reachable`: a booting RabbitMQ may accept TCP before it
+    serves AMQP, and only a login shows that the default user and vhost exist."""
+    import amqp
+
+    parts = urlsplit(url)
+    host = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}"
+    vhost = parts.path[1:] or "/"
+    conn = amqp.Connection(host, userid=parts.username or "guest",
+                           password=parts.password or "guest", virtual_host=vhost,
+                           connect_timeout=timeout, read_timeout=timeout,
+                           write_timeout=timeout)
+    try:
+        conn.connect()
+    except Exception as exc:
+        try:
+            conn.collect()
+        except Exception:
+            pass
+        return f"AMQP login at {host} failed: {type(exc).__name__}: {exc}"
+    try:
+        conn.close()  # politely: no "client unexpectedly closed" in the broker's log
+    except Exception:
+        conn.collect()
+    return None
+
+
+def rabbitmq_server_binary() -> str | None:
+    """The ``rabbitmq-server`` script to run as the current user, or ``None``.
+
+    Debian's ``/usr/sbin/rabbitmq-server`` is a wrapper that re-runs the real script
+    as the ``rabbitmq`` user through ``su`` (which could not use our private
+    directories): use the script it wraps, in the same directory as the wrapper."""
+    import shutil
+
+    override = os.environ.get("MCO_TEST_RABBITMQ_SERVER")
+    candidates = [override] if override else [
+        "/usr/lib/rabbitmq/bin/rabbitmq-server", shutil.which("rabbitmq-server"),
+        "/usr/sbin/rabbitmq-server", "/usr/local/sbin/rabbitmq-server"]
+    for candidate in candidates:
+        if not candidate or not os.path.exists(candidate):
+            continue
+        real = os.path.realpath(candidate)
+        if os.path.basename(real) == "rabbitmq-script-wrapper":
+            real = os.path.join(os.path.dirname(real), "rabbitmq-server")
+            if not os.path.exists(real):
+                continue
+        if os.access(real, os.X_OK):
+            return real
+    return None
+
+
+class RabbitMQServer:
+    """A private RabbitMQ node on free loopback ports, which a test may stop and start
+    again: a real broker restart that disturbs nobody else's RabbitMQ.
+
+    Everything lives in a temporary directory: data (``RABBITMQ_MNESIA_BASE``), logs,
+    configuration, an empty plugin list (no management plugin: it starts faster) and
+    ``HOME``, so the node has its own Erlang cookie. Its name is unique
+    (``mcotest<pid>x<n>@localhost``); it registers with the machine's ``epmd``, and
+    starts one if none runs (as every Erlang node does).
+
+    The node runs in the foreground in its own process group. :meth:`stop` asks it to
+    shut down (SIGTERM: connections closed with ``connection.close``, as a
+    ``systemctl restart`` does) or, with ``graceful=False``, kills the whole group
+    (as a crash does: connections just drop). :meth:`restart` keeps the data directory,
+    name and port, like a real restart: durable definitions (users, vhosts, durable
+    exchanges and queues) survive; transient and exclusive queues, auto-delete
+    exchanges, bindings to them and non-persistent messages are lost.
+    :meth:`close` stops the node and removes the directory.
+    """
+
+    _count = 0
+
+    def __init__(self) -> None:
+        RabbitMQServer._count += 1
+        self.binary = rabbitmq_server_binary()
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.node = f"mcotest{os.getpid()}x{RabbitMQServer._count}@localhost"
+        self.directory: str | None = None
+        self.process: Any = None
+        self._output: Any = None
+        #: Seconds each :meth:`start` took until an AMQP login succeeded.
+        self.start_times: list[float] = []
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _prepare(self) -> str:
+        import tempfile
+
+        if self.directory is None:
+            self.directory = tempfile.mkdtemp(prefix="mco-rabbitmq-")
+            with open(os.path.join(self.directory, "enabled_plugins"), "w") as fh:
+                fh.write("[].\n")
+            with open(os.path.join(self.directory, "rabbitmq-env.conf"), "w") as fh:
+                fh.write("# empty: not the system's rabbitmq-env.conf\n")
+            with open(os.path.join(self.directory, "rabbitmq.conf"), "w") as fh:
+                fh.write("# a private test node: the defaults\n")
+        return self.directory
+
+    def env(self) -> dict[str, str]:
+        """The environment of the node (and of ``rabbitmqctl -n`` for this node)."""
+        d = self._prepare()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("RABBITMQ_", "ERL_")) and k != "CONF_ENV_FILE"}
+        env.update({
+            "HOME": d,  # the node's own Erlang cookie, nothing written to ours
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": os.path.join(d, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(d, "log"),
+            "RABBITMQ_PLUGINS_EXPAND_DIR": os.path.join(d, "plugins-expand"),
+            "RABBITMQ_PID_FILE": os.path.join(d, "rabbitmq.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(d, "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(d, "rabbitmq-env.conf"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(d, "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(d, "advanced.config"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            # Distribution on loopback only.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+                "-kernel inet_dist_use_interface {127,0,0,1}",
+        })
+        return env
+
+    def output(self) -> str:
+        """What the node printed (its log goes to stdout too), for failure reports."""
+        if self.directory is None:
+            return ""
+        try:
+            with open(os.path.join(self.directory, "output.log"), errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 60.0) -> RabbitMQServer:
+        """Start the node and wait until an AMQP login succeeds (about 3-5 s on a
+        small machine; ``timeout`` is generous for a loaded CI runner)."""
+        import subprocess
+        import time
+
+        if not self.binary:
+            raise RuntimeError("rabbitmq-server is not installed")
+        if self.process is not None:
+            raise RuntimeError(f"RabbitMQ node {self.node} is already running")
+        env = self.env()
+        assert self.directory is not None
+        started = time.monotonic()
+        self._output = open(os.path.join(self.directory, "output.log"), "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [self.binary], env=env, cwd=self.directory, stdin=subprocess.DEVNULL,
+            stdout=self._output, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = started + timeout
+        problem: str | None = "not tried"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                self.stop(graceful=False)
+                raise RuntimeError(f"RabbitMQ node {self.node} exited with {code}:\n"
+                                   + self.output()[-4000:])
+            problem = amqp_login(self.url, 1.0)
+            if problem is None:
+                self.start_times.append(time.monotonic() - started)
+                return self
+            time.sleep(0.1)
+        self.stop(graceful=False)
+        raise RuntimeError(f"RabbitMQ node {self.node} did not accept an AMQP login "
+                           f"within {timeout:g}s ({problem}):\n{self.output()[-4000:]}")
+
+    def stop(self, *, graceful: bool = True, timeout: float = 30.0) -> None:
+        """Stop the node: SIGTERM and wait (``graceful``), else SIGKILL to its whole
+        process group. Returns once the AMQP port is closed."""
+        import signal
+        import subprocess
+        import time
+
+        process, self.process = self.process, None
+        if process is not None:
+            if graceful and process.poll() is None:
+                process.terminate()  # the script forwards it to the VM: a clean stop
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            try:  # whatever is left of the group (the VM, its port programs)
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            process.wait(10)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and reachable(self.url, 0.2) is None:
+                time.sleep(0.05)
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    def restart(self, *, graceful: bool = True) -> None:
+        """Stop and start again with the same name, port and data (see the class)."""
+        self.stop(graceful=graceful)
+        self.start()
+
+    def close(self) -> None:
+        """Stop the node, whatever its state, and remove its directory."""
+        import shutil
+
+        try:
+            self.stop(graceful=False)
+        finally:
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
+                self.directory = None
+
+    def __enter__(self) -> RabbitMQServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class TlsProxy(TcpProxy):
     """A :class:`TcpProxy` that terminates TLS: clients speak TLS to it (with the
     certificate ``certfile``/``keyfile``; with ``client_ca``, they must present a
