@@ -43,7 +43,7 @@ from kombu import Consumer, Producer, Queue
 
 from mcollective.connector import Connector, MessageHandler
 from mcollective.errors import ConnectionFailed
-from mcollective_connector_kombu import topology
+from mcollective_connector_kombu import amqp_transport, topology
 from mcollective_connector_kombu.options import BrokerURL, KombuOptions
 from mcollective_connector_kombu.topology import ExchangeSpec, QueuePolicy
 
@@ -63,6 +63,25 @@ MAINTENANCE_INTERVAL = 1.0
 FIRST_BACKOFF = 0.1
 
 _CONTENT_TYPE = "application/octet-stream"
+#: Replies of inline actions published together at most (see publish_reply) ...
+INLINE_BATCH = 256
+#: ... and kept at most this long (seconds) while a burst of messages goes on.
+INLINE_DELAY = 0.01
+
+#: A message to publish: exchange (None: the default exchange), routing key, body,
+#: expiration (seconds, or None).
+_Outgoing = tuple["ExchangeSpec | None", str, bytes, "float | None"]
+
+
+@dataclass(frozen=True)
+class _AmqpConsumer:
+    """A py-amqp consumer: what :meth:`KombuConnector._cancel` needs of one."""
+
+    channel: Any
+    tag: str
+
+    def cancel(self) -> None:
+        self.channel.basic_cancel(self.tag)
 
 
 @dataclass(frozen=True)
@@ -110,7 +129,7 @@ class KombuConnector(Connector):
         self._conn: kombu.Connection | None = None
         self._channel: Any = None
         self._bound: dict[str, dict[str, set[str]]] = {}  # identity -> collective -> agents
-        self._consumers: dict[str, Consumer] = {}  # queue -> consumer
+        self._consumers: dict[str, Consumer | _AmqpConsumer] = {}  # queue -> consumer
         self._pubsub: dict[tuple[str, str], str] = {}  # redis: (collective, agent) -> queue
         self._next_renew = 0.0
         self._next_sweep = 0.0
@@ -143,6 +162,10 @@ class KombuConnector(Connector):
         self._outbox: list[tuple[str, bytes, int]] = []
         self._outbox_closed = False
         self._replier: threading.Thread | None = None
+        # Replies of inline actions, kept by the consumer thread (see publish_reply).
+        self._inline: list[tuple[str, bytes, int]] = []
+        self._inline_since = 0.0
+        self._abandoned = False
         # Consumer thread.
         self._on_message: MessageHandler | None = None
         self._thread: threading.Thread | None = None
@@ -267,13 +290,16 @@ class KombuConnector(Connector):
         cost more than the publishing itself. Failures are logged and counted
         (``publish_errors``); the reply is lost as a network would lose it.
 
-        On the consumer thread itself (an action run inline) the reply is published at
-        once on the publishing connection: handing it to the replies thread would cost
-        two thread switches for a reply that is ready now."""
+        On the consumer thread itself (an action run inline) the reply is kept until
+        the burst of messages being received is over (or INLINE_BATCH replies, or
+        INLINE_DELAY seconds), then published in one batch by that thread: handing it
+        to the replies thread would cost two thread switches for a reply that is ready
+        now, and on AMQP a batch costs one system call (see amqp_transport)."""
         if threading.current_thread() is self._thread:
-            with self._pub_lock:
-                self._check_publisher()
-                self._publish_reply_now(reply_to, body, ttl)
+            self._check_publisher()
+            if not self._inline:
+                self._inline_since = time.monotonic()
+            self._inline.append((reply_to, body, ttl))
             return
         with self._outbox_cv:
             self._check_publisher()
@@ -292,20 +318,28 @@ class KombuConnector(Connector):
                 if not self._outbox:
                     return
                 batch, self._outbox = self._outbox, []
-            with self._pub_lock:
-                for reply_to, body, ttl in batch:
-                    if self._pub_conn is None and not self._pub_broken:  # abandoned
-                        self._count("publish_errors")
-                        continue
-                    self._publish_reply_now(reply_to, body, ttl)
+            self._publish_replies_now(batch)
 
-    def _publish_reply_now(self, reply_to: str, body: bytes, ttl: int) -> None:
-        """Called with _pub_lock held; failures are logged (and counted by
-        _publish_one), never raised: a lost reply is the client's timeout to report."""
-        try:
-            self._publish_one(None, reply_to, body, self.policy.expiration(ttl))
-        except Exception as exc:
-            log.warning("could not publish a reply to %s: %s", reply_to, exc)
+    def _flush_inline(self) -> None:
+        """Publish the replies of inline actions (consumer thread only)."""
+        batch, self._inline = self._inline, []
+        self._publish_replies_now(batch)
+
+    def _publish_replies_now(self, batch: list[tuple[str, bytes, int]]) -> None:
+        """Publish replies in one batch. Failures are logged (and counted), never
+        raised: a lost reply is the client's timeout to report."""
+        expiration = self.policy.expiration
+        with self._pub_lock:
+            if self._pub_conn is None and not self._pub_broken:  # abandoned
+                self._count("publish_errors", len(batch))
+                return
+            try:
+                self._publish_batch([(None, reply_to, body, expiration(ttl))
+                                     for reply_to, body, ttl in batch])
+            except Exception as exc:
+                log.warning("could not publish %d repl%s to %s: %s", len(batch),
+                            "y" if len(batch) == 1 else "ies",
+                            ", ".join(sorted({r for r, _, _ in batch})[:3]), exc)
 
     def _flush_replies(self) -> None:
         """Publish what is queued, then stop the replies thread."""
@@ -342,6 +376,7 @@ class KombuConnector(Connector):
             if self._closed:
                 return
             self._closed = True
+            self._abandoned = True
             self._stopping.set()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -497,7 +532,8 @@ class KombuConnector(Connector):
                 # The consuming side owns (declares) queues, under this lease.
                 "mco_lease": self._sqs_lease if role == "consumer" else None,
             })
-        return kombu.Connection(broker.url, connect_timeout=timeout, ssl=ssl or
+        return kombu.Connection(broker.url, transport=amqp_transport.Transport,
+                                connect_timeout=timeout, ssl=ssl or
                                 broker.scheme == "amqps", heartbeat=opts.heartbeat,
                                 transport_options={
             "write_timeout": max(5.0, 2 * opts.publish_timeout),
@@ -558,6 +594,11 @@ class KombuConnector(Connector):
         if sock is not None and sock is not self._tuned_sock:
             sock.settimeout(DRAIN_TIMEOUT)
             self._tuned_sock = sock
+
+    def _input_waiting(self) -> bool:
+        """amqp: another frame is already received (the burst goes on)."""
+        transport = amqp_transport.buffered(self._conn)
+        return transport is not None and transport.has_frame()
 
     def _untune(self) -> None:
         """Blocking mode again (bounded by py-amqp's read/write timeouts), for
@@ -757,6 +798,14 @@ class KombuConnector(Connector):
             self._declared.add(exchange.name)
 
     def _consume(self, queue: str, target: Target) -> None:
+        if self.policy.is_amqp:
+            # py-amqp's own consumer: kombu's would wrap every message in two more
+            # objects before handing over the body.
+            channel = self._channel
+            tag = channel.basic_consume(queue=queue, no_ack=True, callback=functools.partial(
+                self._handle_amqp, target))
+            self._consumers[queue] = _AmqpConsumer(channel, tag)
+            return
         consumer = Consumer(self._channel, queues=[Queue(queue, no_declare=True)],
                             no_ack=True, auto_declare=False,
                             on_message=functools.partial(self._handle, target))
@@ -768,12 +817,17 @@ class KombuConnector(Connector):
         if consumer is not None:
             consumer.cancel()
 
+    def _handle_amqp(self, target: Target, message: Any) -> None:
+        self._deliver(target, message.body)
+
     def _handle(self, target: Target, message: Any) -> None:
+        self._deliver(target, message.body)
+
+    def _deliver(self, target: Target, body: Any) -> None:
         self._count("received")
         handler = self._on_message
         if handler is None:
             return
-        body = message.body
         if isinstance(body, str):
             body = body.encode()
         body = bytes(body)
@@ -809,6 +863,10 @@ class KombuConnector(Connector):
                 except TimeoutError:
                     pass
                 now = time.monotonic()
+                if self._inline and (len(self._inline) >= INLINE_BATCH
+                                     or now - self._inline_since >= INLINE_DELAY
+                                     or not self._input_waiting()):
+                    self._flush_inline()
                 if self.policy.is_amqp and now >= next_heartbeat:
                     # Not after every message of a burst: a few times a second is
                     # far more often than any heartbeat interval needs.
@@ -826,6 +884,8 @@ class KombuConnector(Connector):
                             self.options.display, type(exc).__name__, exc)
                 self._count("disconnects")
                 self._broken = True
+        if self._inline and not self._abandoned:
+            self._flush_inline()
         self._fail_pending_ops()
 
     def _rebuild(self, deadline: float | None) -> None:
@@ -1016,8 +1076,7 @@ class KombuConnector(Connector):
         expiration = self.policy.expiration(ttl)
         with self._pub_lock:
             self._check_publisher(len(routing_keys))
-            for key in routing_keys:
-                self._publish_one(exchange, key, body, expiration)
+            self._publish_batch([(exchange, key, body, expiration) for key in routing_keys])
 
     def _check_publisher(self, messages: int = 1) -> None:
         """ConnectionFailed if nothing can be published: closed, or never connected. A
@@ -1028,37 +1087,64 @@ class KombuConnector(Connector):
             raise ConnectionFailed("the connector is closed" if self._closed
                                    else "not connected")
 
-    def _publish_one(self, exchange: ExchangeSpec | None, key: str, body: bytes,
-                     expiration: float | None) -> None:
-        """Publish once; on failure reconnect the publisher and try once more."""
+    def _publish_batch(self, items: list[_Outgoing]) -> None:
+        """Publish ``items`` (called with _pub_lock held); if that fails, reconnect the
+        publisher and publish them all once more (a client drops duplicate replies),
+        then give up with ConnectionFailed."""
         for attempt in (1, 2):
             try:
                 if self._pub_broken:
                     self._reconnect_publisher()
-                assert self._producer is not None
-                if exchange is not None and exchange.name not in self._pub_declared:
-                    topology.declare_exchange(self._producer.channel, exchange)
-                    self._pub_declared.add(exchange.name)
-                self._producer.publish(
-                    body, exchange=exchange.name if exchange else "", routing_key=key,
-                    content_type=_CONTENT_TYPE, content_encoding="binary",
-                    delivery_mode=1, expiration=expiration, retry=False)
-                self._count("published")
+                self._send(items)
+                self._count("published", len(items))
                 return
             except ConnectionFailed:
-                self._count("publish_errors")
+                self._count("publish_errors", len(items))
                 raise
             except Exception as exc:
                 if not self._pub_broken:
                     self._count("disconnects")
                 self._pub_broken = True
                 if attempt == 2:
-                    self._count("publish_errors")
+                    self._count("publish_errors", len(items))
                     raise ConnectionFailed(
                         f"cannot publish to {self.options.display}: "
                         f"{type(exc).__name__}: {exc}") from exc
                 log.info("publishing to %s failed (%s); reconnecting the publisher",
                          self.options.display, exc)
+
+    def _send(self, items: list[_Outgoing]) -> None:
+        """AMQP: one check of what the broker sent, then every message written in one
+        system call (amqp_transport); other transports: kombu's Producer."""
+        producer = self._producer
+        assert producer is not None
+        channel = producer.channel
+        for exchange in {e.name: e for e, _, _, _ in items if e is not None}.values():
+            if exchange.name not in self._pub_declared:  # a synchronous call: uncorked
+                topology.declare_exchange(channel, exchange)
+                self._pub_declared.add(exchange.name)
+        if not self.policy.is_amqp:
+            for exchange, key, body, expiration in items:
+                producer.publish(body, exchange=exchange.name if exchange else "",
+                                 routing_key=key, content_type=_CONTENT_TYPE,
+                                 content_encoding="binary", delivery_mode=1,
+                                 expiration=expiration, retry=False)
+            return
+        amqp_transport.check_inbound(self._pub_conn)
+        transport = amqp_transport.buffered(self._pub_conn)
+        if transport is not None:
+            transport.cork()
+        try:
+            for exchange, key, body, expiration in items:
+                amqp_transport.publish(channel, exchange.name if exchange else "", key, body,
+                                       content_type=_CONTENT_TYPE,
+                                       content_encoding="binary", expiration=expiration)
+        except BaseException:
+            if transport is not None:
+                transport.discard()
+            raise
+        if transport is not None:
+            transport.flush()
 
     def _reconnect_publisher(self) -> None:
         """Called with _pub_lock held. While the broker is down, an attempt costs up
