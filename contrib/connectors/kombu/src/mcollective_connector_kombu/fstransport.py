@@ -48,6 +48,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 
+from mcollective_connector_kombu.delivery_tags import CountedDeliveryTags
 from mcollective_connector_kombu.fsbroker import FsBroker, FsBrokerError, Session, decode_name
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 BATCH = 64
 
 
-class Channel(virtual.Channel):
+class Channel(CountedDeliveryTags, virtual.Channel):
     """A channel whose queues, bindings and exchange types live in :class:`FsBroker`."""
 
     supports_fanout = True

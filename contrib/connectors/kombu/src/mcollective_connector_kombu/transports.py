@@ -58,10 +58,12 @@ from kombu.transport import memory, redis, virtual
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
+from mcollective_connector_kombu.delivery_tags import CountedDeliveryTags
+
 log = logging.getLogger(__name__)
 
 
-class MemoryChannel(memory.Channel):
+class MemoryChannel(CountedDeliveryTags, memory.Channel):
     """In-process channel whose queues are private to this transport class."""
 
     queues: dict[str, Any] = {}
@@ -137,7 +139,7 @@ return 0
 """
 
 
-class RedisChannel(redis.Channel):
+class RedisChannel(CountedDeliveryTags, redis.Channel):
     """See the module docstring (redis)."""
 
     #: Our own transport options (the session id and liveness timeout in ms).
