@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from unittest.mock import ANY
 
 from mcollective.client.replies import ReplyQueue
 from mcollective.discovery import collect_adaptively
@@ -78,6 +79,14 @@ def test_replies_are_read_in_batches_with_their_arrival_times() -> None:
     assert [r.sender for r, _ in batch] == [f"b{n}" for n in range(5)]
     assert [t for _, t in batch] == [2.0, 3.0, 4.0, 5.0, 6.0]
     assert time.monotonic() - began < 0.5  # served at once: they were waiting already
+    # After a burst the reader pauses (settle) to let the next replies gather; after a
+    # single reply it does not: the last reply of a call is read as soon as it comes.
+    for pause_expected in (True, False):
+        began = time.monotonic()
+        threading.Timer(0.01, replies.put, args=(first,)).start()
+        assert replies.take(1.0) == [(first, ANY)]
+        took = time.monotonic() - began
+        assert took >= 0.05 if pause_expected else took < 0.05, took
     # One at a time still works, as from a queue.Queue.
     replies.put(first)
     assert replies.get(timeout=1) is first and replies.empty()

@@ -4,10 +4,13 @@ A broadcast to a thousand nodes brings a thousand replies within a fraction of a
 Waking the reading thread for each of them cost more than verifying them: every wake-up
 is a context switch and a hand-over of the GIL from the connector's thread, which is
 busy with the next reply. So readers take replies in batches (:meth:`ReplyQueue.take`),
-and a reader that has just been served pauses briefly before it waits again, letting
-the next replies gather. The pause is short (``SETTLE``) next to any human-visible delay
-or discovery window, and each reply carries the time it arrived, stamped on the
-connector's thread, so response times do not include the reader's scheduling.
+and a reader that has just been served a burst pauses briefly before it waits again,
+letting the next replies gather. The pause is short (``SETTLE``) next to any
+human-visible delay or discovery window, and each reply carries the time it arrived,
+stamped on the connector's thread, so response times do not include the reader's
+scheduling. After a batch of fewer than ``BURST`` replies there is no pause: replies
+trickling in cost few wake-ups anyway, and the last of them (which ends a call) is
+read at once.
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ import time
 
 from mcollective.message import Reply
 
-#: Longest pause of a reader between two batches, in seconds.
+#: Longest pause of a reader between two batches, in seconds ...
 SETTLE = 0.002
+#: ... after a batch of at least this many replies.
+BURST = 4
 
 
 class ReplyQueue:
     def __init__(self, settle: float = SETTLE) -> None:
         self._queue: queue.SimpleQueue[tuple[Reply, float]] = queue.SimpleQueue()
         self._settle = settle
-        self._served = -math.inf
+        self._served = -math.inf  # when the last batch of BURST or more was taken
 
     def put(self, reply: Reply, arrived: float | None = None) -> None:
         """Called on the connector's thread; ``arrived`` defaults to now (monotonic)."""
@@ -50,7 +55,7 @@ class ReplyQueue:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        self._served = time.monotonic()
+        self._served = time.monotonic() if len(batch) >= BURST else -math.inf
         return batch
 
     # One reply at a time, as from a queue.Queue.
