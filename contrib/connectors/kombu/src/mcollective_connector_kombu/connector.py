@@ -803,7 +803,7 @@ class KombuConnector(Connector):
             # objects before handing over the body.
             channel = self._channel
             tag = channel.basic_consume(queue=queue, no_ack=True, callback=functools.partial(
-                self._handle_amqp, target))
+                self._handle, target))
             self._consumers[queue] = _AmqpConsumer(channel, tag)
             return
         consumer = Consumer(self._channel, queues=[Queue(queue, no_declare=True)],
@@ -817,17 +817,13 @@ class KombuConnector(Connector):
         if consumer is not None:
             consumer.cancel()
 
-    def _handle_amqp(self, target: Target, message: Any) -> None:
-        self._deliver(target, message.body)
-
     def _handle(self, target: Target, message: Any) -> None:
-        self._deliver(target, message.body)
-
-    def _deliver(self, target: Target, body: Any) -> None:
+        """A message from kombu's consumer, or (AMQP) py-amqp's: both have a body."""
         self._count("received")
         handler = self._on_message
         if handler is None:
             return
+        body = message.body
         if isinstance(body, str):
             body = body.encode()
         body = bytes(body)
