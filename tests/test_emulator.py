@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fleet import lines, ok
@@ -104,3 +105,55 @@ def test_emulator_on_rabbitmq(tmp_path: Path, amqp_url: str) -> None:
                          ) as collective:
         start_emulator(collective, "q", 40)
         assert answered(ok(collective.mco("ping"))) == emulated_identities("q", 40)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", [pytest.param("amqp", marks=pytest.mark.broker("amqp")),
+                                    pytest.param("redis", marks=pytest.mark.broker("redis"))])
+def test_1000_emulated_nodes_answer_100_consecutive_broadcasts(
+        tmp_path: Path, scheme: str, request: pytest.FixtureRequest) -> None:
+    """The issue's scale check: two emulators host 1,000 nodes on a real broker; 100
+    broadcast pings one after the other, each answered by every node. The client is
+    the client API in this process (100 mco processes would measure Python start-up)."""
+    from mcollective.client.session import ClientSession
+    from mcollective.config import load_config
+
+    url = request.getfixturevalue(f"{scheme}_url")
+    name = f"scale{tmp_path.name[-6:].replace('-', '')}"
+    with LocalCollective(tmp_path, connector_url=url, collectives=(name,)) as collective:
+        start_emulator(collective, "a", 500)
+        start_emulator(collective, "b", 500, offset=500)
+        everyone = set(emulated_identities("a", 500) + emulated_identities("b", 500, 500))
+        session = ClientSession(load_config(collective.write_client_config(), role="client"))
+        session.connect()
+        missing: dict[int, list[str]] = {}
+        try:
+            # Redis PUB/SUB: a subscription is live once a first broadcast is answered.
+            for _ in range(20):
+                if _ping_round(session, name, len(everyone), 10) == everyone:
+                    break
+            for n in range(100):
+                answered_by = _ping_round(session, name, len(everyone), 30)
+                if answered_by != everyone:
+                    missing[n] = sorted(everyone - answered_by)[:5]
+        finally:
+            session.close()
+        assert not missing, f"rounds with replies missing (first 5 each): {missing}"
+
+
+def _ping_round(session: Any, collective: str, expected: int, timeout: float) -> set[str]:
+    """One broadcast rpcutil#ping; the senders of its verified replies."""
+    import time
+
+    request = session.new_request("rpcutil", "ping", collective=collective)
+    replies = session.expect(request.id)
+    session.publish(request)
+    senders: set[str] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(senders) < expected and time.monotonic() < deadline:
+            senders.update(reply.sender for reply, _ in
+                           replies.take(deadline - time.monotonic()))
+    finally:
+        session.forget(request.id)
+    return senders
