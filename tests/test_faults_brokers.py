@@ -64,6 +64,17 @@ def wait_answering(collective: LocalCollective, nodes: set[str], timeout: float)
                 + logs)
 
 
+def start_two_daemons(collective: LocalCollective) -> set[str]:
+    """Daemons n1 and n2, started together; both answer a ping."""
+    for name in ("n1", "n2"):
+        collective.add_node(name, wait=False)
+    for node in collective.nodes.values():
+        collective.wait_ready(node)
+    nodes = {"n1", "n2"}
+    assert answered(collective) == nodes
+    return nodes
+
+
 def collective_on(tmp_path: Path, url: str, **extra: Any) -> LocalCollective:
     name = f"f{os.getpid()}{tmp_path.name[-8:]}".replace("-", "").replace("_", "")
     return LocalCollective(tmp_path, connector_url=url, collectives=(name,),
@@ -119,12 +130,7 @@ def test_daemons_recover_when_the_broker_connection_is_cut(tmp_path: Path,
     proxy = TcpProxy.for_url(network_url).start()
     try:
         with collective_on(tmp_path, proxy.url(network_url)) as collective:
-            for name in ("n1", "n2"):
-                collective.add_node(name, wait=False)
-            for node in collective.nodes.values():
-                collective.wait_ready(node)
-            nodes = {"n1", "n2"}
-            assert answered(collective) == nodes
+            nodes = start_two_daemons(collective)
 
             proxy.cut()
             # While it is down a client says so, quickly and clearly.
@@ -142,51 +148,33 @@ def test_daemons_recover_when_the_broker_connection_is_cut(tmp_path: Path,
         proxy.stop()
 
 
-def test_daemons_recover_from_a_real_redis_restart(tmp_path: Path,
-                                                   private_redis: RedisServer) -> None:
-    """Redis loses everything on restart (no persistence): the daemons must notice,
-    reconnect, and declare their queues and subscriptions again."""
-    with collective_on(tmp_path, private_redis.url) as collective:
-        for name in ("n1", "n2"):
-            collective.add_node(name, wait=False)
-        for node in collective.nodes.values():
-            collective.wait_ready(node)
-        nodes = {"n1", "n2"}
-        assert answered(collective) == nodes
-
-        private_redis.restart()
-
-        took = wait_answering(collective, nodes, RECOVERY)
-        print(f"answering again {took:.2f}s after the restart")
-        assert all(node.alive() for node in collective.nodes.values())
-        assert all(reconnects(collective, n) >= 1 for n in nodes)
-        # Direct addressing works too (the node lists were declared again).
-        assert answered(collective, "-I", "n2") == {"n2"}
+@pytest.fixture(params=[pytest.param("rabbitmq", marks=[pytest.mark.broker("amqp"),
+                                                         pytest.mark.slow]),
+                        pytest.param("redis", marks=pytest.mark.broker("redis"))])
+def restartable_broker(request: pytest.FixtureRequest) -> Any:
+    """A private broker that a test may really restart: RabbitMQ (SIGTERM, back with
+    its data but without our exclusive and auto-delete queues) or Redis (no
+    persistence: everything lost)."""
+    if request.param == "rabbitmq":
+        return request.getfixturevalue("private_rabbitmq")
+    return request.getfixturevalue("private_redis")
 
 
-@pytest.mark.broker("amqp")
-@pytest.mark.slow
-def test_daemons_recover_from_a_real_rabbitmq_restart(
-        tmp_path: Path, private_rabbitmq: RabbitMQServer) -> None:
-    """A real restart (SIGTERM: RabbitMQ closes every connection, then comes back with
-    its data but without our exclusive and auto-delete queues): the daemons must
-    notice, reconnect, and declare their queues and bindings again."""
-    with collective_on(tmp_path, private_rabbitmq.url) as collective:
-        for name in ("n1", "n2"):
-            collective.add_node(name, wait=False)
-        for node in collective.nodes.values():
-            collective.wait_ready(node)
-        nodes = {"n1", "n2"}
-        assert answered(collective) == nodes
+def test_daemons_recover_from_a_real_broker_restart(tmp_path: Path,
+                                                    restartable_broker: Any) -> None:
+    """The daemons must notice, reconnect, and declare their queues, bindings and
+    subscriptions again."""
+    broker = restartable_broker
+    with collective_on(tmp_path, broker.url) as collective:
+        nodes = start_two_daemons(collective)
 
-        private_rabbitmq.restart()
-        print(f"RabbitMQ restarted in {private_rabbitmq.start_times[-1]:.2f}s")
+        broker.restart()
 
         took = wait_answering(collective, nodes, RECOVERY)
         print(f"answering again {took:.2f}s after the restart")
         assert all(node.alive() for node in collective.nodes.values())
         assert all(reconnects(collective, n) >= 1 for n in nodes)
-        # Direct addressing works too (the node queues were declared and bound again).
+        # Direct addressing works too (the node queues were declared again).
         assert answered(collective, "-I", "n2") == {"n2"}
 
 
@@ -271,15 +259,6 @@ def judge(run: ClientRun, nodes: set[str], broker: str, *, down: float, up: floa
     return None if recovering else "failed without saying the broker failed"
 
 
-@pytest.fixture(params=[pytest.param("rabbitmq", marks=[pytest.mark.broker("amqp"),
-                                                         pytest.mark.slow]),
-                        pytest.param("redis", marks=pytest.mark.broker("redis"))])
-def restartable_broker(request: pytest.FixtureRequest) -> Any:
-    if request.param == "rabbitmq":
-        return request.getfixturevalue("private_rabbitmq")
-    return request.getfixturevalue("private_redis")
-
-
 def test_broker_restart_during_a_stream_of_requests(tmp_path: Path,
                                                     restartable_broker: Any) -> None:
     """Clients keep calling while the broker restarts, one of them in the middle of a
@@ -293,12 +272,7 @@ def test_broker_restart_during_a_stream_of_requests(tmp_path: Path,
     # longer than a daemon's attempt to publish a reply (publish_timeout, 2 s).
     outage = 0.0 if rabbit else 4.0
     with collective_on(tmp_path, broker.url) as collective:
-        for name in ("n1", "n2"):
-            collective.add_node(name, wait=False)
-        for node in collective.nodes.values():
-            collective.wait_ready(node)
-        nodes = {"n1", "n2"}
-        assert answered(collective) == nodes
+        nodes = start_two_daemons(collective)
 
         epoch = time.monotonic()
         runs: list[ClientRun] = []
