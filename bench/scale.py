@@ -22,11 +22,17 @@ Usage::
     python bench/scale.py                                   # amqp, redis, filesystem
     python bench/scale.py --transports amqp --nodes 10,100,1000,10000
     python bench/scale.py --transports redis --nodes 1000 --rounds 100   # the issue's check
+    python bench/scale.py --transports sqs --nodes 10,100      # on a moto server it starts
+
+SQS runs against ``MCO_TEST_SQS_URL`` if set, else a moto server started for the run
+(plain HTTP). Both sides poll every queue they consume (``polling_interval`` 0.02 s, no
+long polling, as the tests do): SQS has no push.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import shutil
@@ -45,6 +51,11 @@ URLS = {
     "redis": os.environ.get("MCO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
 }
 PSK = "scale-benchmark-key"
+#: Polling of SQS queues on both sides (see the module docstring).
+SQS_POLL = 0.02
+#: Emulator configuration per transport, beyond the URL.
+EXTRA = {"sqs": f"plugin.kombu.sqs_secure = false\nplugin.kombu.sqs_wait_time = 0\n"
+                f"plugin.kombu.polling_interval = {SQS_POLL}\n"}
 REPLY_BODY = b"x" * 300
 REQUEST_BODY = b"y" * 310
 
@@ -128,6 +139,7 @@ class Emulators:
     def __init__(self, root: Path, url: str, collective: str, nodes: int, procs: int
                  ) -> None:
         self.root, self.url, self.collective = root, url, collective
+        self.extra = EXTRA.get(url.split(":", 1)[0], "")
         self.nodes, self.procs = nodes, max(1, min(procs, nodes))
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -139,7 +151,7 @@ class Emulators:
             f"plugin.kombu.url = {self.url}\nsecurityprovider = psk\nplugin.psk = {PSK}\n"
             f"factsource = \nclassesfile = /nonexistent\nlogger_type = file\n"
             f"logfile = {self.root / identity}.log\nloglevel = warn\n"
-            f"statedir = {self.root / 'state' / identity}\n{extra}")
+            f"statedir = {self.root / 'state' / identity}\n{self.extra}{extra}")
         return path
 
     def start(self) -> None:
@@ -238,6 +250,10 @@ def raw_connection(url: str) -> Any:
 
     if url.startswith("redis"):
         return kombu.Connection(url, transport_options={"priority_steps": [0]})
+    if url.startswith("sqs://"):
+        return kombu.Connection(url, transport_options={
+            "region": "us-east-1", "is_secure": False, "supports_fanout": True,
+            "wait_time_seconds": 0, "polling_interval": SQS_POLL})
     if url.startswith("filesystem://"):
         from mcollective_connector_kombu.fstransport import Transport
 
@@ -246,21 +262,42 @@ def raw_connection(url: str) -> Any:
     return kombu.Connection(url)
 
 
-def raw_server(url: str, collective: str, identities: list[str], ready: Any) -> None:
-    from kombu import Consumer, Exchange, Producer, Queue
+def raw_exchange(url: str, collective: str) -> Any:
+    """Broadcast: a topic exchange, or on SQS (whose topic routing stays inside one
+    process) a fanout exchange, that is an SNS topic."""
+    from kombu import Exchange
 
-    exchange = Exchange(f"{collective}.broadcast", type="topic", durable=False)
+    if url.startswith("sqs://"):
+        return Exchange(f"{collective}.agent.rpcutil", type="fanout", durable=False)
+    return Exchange(f"{collective}.broadcast", type="topic", durable=False)
+
+
+def raw_no_ack(url: str) -> bool:
+    """Consume without acknowledgements, except on SQS: stock kombu deletes a no-ack
+    SQS message through its asynchronous client, which needs an event loop that a
+    plain drain_events consumer lacks (the connector batches those deletes itself);
+    an acknowledged message is deleted synchronously, one call each."""
+    return not url.startswith("sqs://")
+
+
+def raw_server(url: str, collective: str, identities: list[str], ready: Any) -> None:
+    from kombu import Consumer, Producer, Queue
+
+    exchange = raw_exchange(url, collective)
     consume, publish = raw_connection(url), raw_connection(url)
     channel = consume.channel()
     producer = Producer(publish.channel())
     queues = [Queue(f"{collective}.node.{i}", exchange, routing_key="agent.rpcutil",
                     durable=False, auto_delete=True) for i in identities]
     pending: list[str] = []
+    no_ack = raw_no_ack(url)
 
     def on_message(message: Any) -> None:
         pending.append(message.properties["reply_to"])
+        if not no_ack:
+            message.ack()
 
-    with Consumer(channel, queues=queues, no_ack=True, on_message=on_message):
+    with Consumer(channel, queues=queues, no_ack=no_ack, on_message=on_message):
         ready.set()
         while True:
             try:
@@ -275,7 +312,7 @@ def raw_server(url: str, collective: str, identities: list[str], ready: Any) -> 
 
 def raw_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
                ) -> dict[str, Any]:
-    from kombu import Consumer, Exchange, Producer, Queue
+    from kombu import Consumer, Producer, Queue
 
     collective = f"raw{uuid.uuid4().hex[:8]}"
     ctx = multiprocessing.get_context("spawn")
@@ -295,15 +332,18 @@ def raw_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
     reply = f"{collective}.reply.{uuid.uuid4().hex[:8]}"
     queue = Queue(reply, durable=False, exclusive=not url.startswith("filesystem"),
                   auto_delete=True)
-    exchange = Exchange(f"{collective}.broadcast", type="topic", durable=False)
+    exchange = raw_exchange(url, collective)
     producer = Producer(conn.channel())
     count = [0]
+    no_ack = raw_no_ack(url)
 
     def on_reply(message: Any) -> None:
         count[0] += 1
+        if not no_ack:
+            message.ack()
 
     try:
-        with Consumer(channel, queues=[queue], no_ack=True, on_message=on_reply):
+        with Consumer(channel, queues=[queue], no_ack=no_ack, on_message=on_reply):
             def one_round() -> tuple[float, int]:
                 count[0] = 0
                 started = time.perf_counter()
@@ -386,6 +426,26 @@ def client_ingestion(replies: int = 20000) -> float:
 # --- main -------------------------------------------------------------------------------
 
 
+def transport_url(transport: str, root: Path) -> str:
+    if transport == "sqs":
+        return os.environ.get("MCO_TEST_SQS_URL") or moto_url()
+    return URLS.get(transport) or f"filesystem://{root / 'fsbroker'}"
+
+
+@functools.cache
+def moto_url() -> str:
+    """A moto server (SQS and SNS) for this run, stopped when the run ends."""
+    import atexit
+
+    from mcollective.testing.brokers import MotoServer
+
+    server = MotoServer()
+    url = server.start()
+    atexit.register(server.stop)
+    return url
+
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transports", default="amqp,redis,filesystem")
@@ -404,7 +464,7 @@ def main() -> None:
           f"{'RSS/proc MB':>12} {'KB/node':>8}  CPU ms/round servers/client/broker: "
           f"framework | raw", flush=True)
     for transport in args.transports.split(","):
-        url = URLS.get(transport) or f"filesystem://{root / 'fsbroker'}"
+        url = transport_url(transport, root)
         if transport == "memory":
             raise SystemExit("memory:// is one process: see the client ingestion figure")
         base_em = Emulators(root / f"{transport}-base", url, f"b{uuid.uuid4().hex[:8]}",
@@ -442,7 +502,7 @@ def main() -> None:
             rows.append((transport, n, fw, raw))
     if not args.no_extras:
         first = args.transports.split(",")[0]
-        url = URLS.get(first) or f"filesystem://{root / 'fsbroker'}"
+        url = transport_url(first, root)
         print(f"mco rpc rpcutil ping, 100 emulated nodes on {first}: "
               f"{cli_wall_time(root, url):.2f}s wall (median of 5)", flush=True)
         print(f"client reply ingestion on memory://: {client_ingestion():.0f} replies/s",
