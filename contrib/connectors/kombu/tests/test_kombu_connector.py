@@ -11,12 +11,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from kombu_test_support import AMQP_URL, Broker, Harness, Inbox, require_broker
 
 from mcollective.errors import ConnectionFailed
+from mcollective.testing.contracts import wait_until
 from mcollective_connector_kombu.connector import KombuConnector
 
 
@@ -370,16 +370,16 @@ def test_publisher_recovers_after_failing_during_an_outage(network_broker: Broke
         proxy.cut()
         for _ in range(3):  # the first tries (and fails) to reconnect, the rest fail fast
             node.publish_reply(b"lost", reply_to, ttl=60)
-        assert wait_for(lambda: node.stats["publish_errors"] >= 3, 30)
+        assert wait_until(lambda: node.stats["publish_errors"] >= 3, 30)
         assert node.stats["disconnects"] == 1  # one loss, however many failed publishes
         proxy.restore()
-        assert wait_for(lambda: client.stats["reconnects"] >= 1, 30)
+        assert wait_until(lambda: client.stats["reconnects"] >= 1, 30)
 
         def delivered() -> bool:
             node.publish_reply(b"back", reply_to, ttl=60)
             return inbox.wait_for(lambda items: (b"back", None) in items, timeout=0.5)
 
-        assert wait_for(delivered, 30), "the publisher never came back"
+        assert wait_until(delivered, 30), "the publisher never came back"
         assert b"lost" not in inbox.bodies()
     finally:
         harness.close()
@@ -416,11 +416,3 @@ def test_slow_broker_answers_never_break_the_consumer(monkeypatch: pytest.Monkey
         harness.close()
         broker.cleanup()
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
