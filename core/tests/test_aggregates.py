@@ -26,8 +26,8 @@ from mcollective.ddl import action_ddl, aggregate_spec, load_agent_ddl, output_i
 from mcollective.hookspecs import hookimpl
 from mcollective.plugins import PluginManager, make_plugin_manager
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "choria-ddl"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no corpus at {CORPUS}")
+#: The Choria DDL corpus vendored in the repository (tests/data/choria-ddl).
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "choria-ddl"
 
 
 def results_from(replies: list[dict[str, Any]], agent: str = "package",
@@ -137,7 +137,6 @@ def test_results_serialise_for_json_output() -> None:
 # --- the collector --------------------------------------------------------------------------
 
 
-@needs_corpus
 def test_package_status_summaries_over_choria_sample_replies(plugins: PluginManager) -> None:
     replies = json.loads((CORPUS / "replies" / "package_replies.json").read_text())
     action = load_agent_ddl(CORPUS / "package.json").action("status")
@@ -150,7 +149,6 @@ def test_package_status_summaries_over_choria_sample_replies(plugins: PluginMana
     assert arch.lines() == ["x86_64 = 6"]
 
 
-@needs_corpus
 def test_puppet_boolean_summary_and_average_from_the_real_ddl(plugins: PluginManager) -> None:
     ddl = load_agent_ddl(CORPUS / "puppet.json")
     status = ddl.action("status")
@@ -165,7 +163,6 @@ def test_puppet_boolean_summary_and_average_from_the_real_ddl(plugins: PluginMan
     assert lines["config_retrieval_time"] == ["Average: 1.50"]
 
 
-@needs_corpus
 def test_ruby_only_functions_are_skipped_not_failed(plugins: PluginManager) -> None:
     action = load_agent_ddl(CORPUS / "nrpe.json").action("runcommand")
     report = summarize(action, [result("n1", {"exitcode": 0})], plugins)
