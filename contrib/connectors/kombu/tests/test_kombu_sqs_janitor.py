@@ -382,6 +382,40 @@ def test_lease_message_rotates_before_sqs_visibility_ceiling(env: SqsEnv) -> Non
     assert {node_queue(env, "n1"), lease.marker} <= env.queues()
 
 
+def test_new_lease_messages_of_a_live_owner_never_add_up_to_a_dead_one(
+        env: SqsEnv) -> None:
+    """A rotation leaves the owner's new lease message visible for an instant before
+    the owner holds it. Two sweeps that each catch such an instant, confirm apart, saw
+    two different messages: that is no proof of death (a dead owner's message stays,
+    with the same id). Here the instants are made by hand, deterministically."""
+    node, _ = env.node("n1")
+    marker = node._sqs_lease.marker
+    assert marker is not None
+    url = env.queue_url(marker)
+    janitor = SqsJanitor(interval=0.1, timeout=3)  # confirm: 1 s
+    prefixes = [f"{env.collective}-"]
+
+    def visible_for_a_sweep() -> None:
+        env.sqs.send_message(QueueUrl=url, MessageBody="rotating")
+        janitor.sweep(env.sqs, env.sns, prefixes)
+        for message in env.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10
+                                               ).get("Messages") or []:
+            if message["Body"] == "rotating":  # the owner takes it in flight (here: away)
+                env.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    visible_for_a_sweep()
+    time.sleep(janitor.confirm + 0.1)
+    visible_for_a_sweep()
+    assert janitor.stats["swept_markers"] == janitor.stats["swept_queues"] == 0
+    assert {marker, node_queue(env, "n1")} <= env.queues()
+    # The same message still visible a confirm later is another matter: a dead owner.
+    env.sqs.send_message(QueueUrl=url, MessageBody="left behind")
+    janitor.sweep(env.sqs, env.sns, prefixes)
+    time.sleep(janitor.confirm + 0.1)
+    janitor.sweep(env.sqs, env.sns, prefixes)
+    assert janitor.stats["swept_markers"] == 1 and marker not in env.queues()
+
+
 def test_clean_close_leaves_no_marker_and_clients_need_none(env: SqsEnv) -> None:
     node, _ = env.node("n1")
     assert len(env.markers()) == 1

@@ -328,6 +328,9 @@ _SQS_DELETED_RECENTLY = frozenset({"AWS.SimpleQueueService.QueueDeletedRecently"
 _SQS_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                "ApproximateNumberOfMessagesDelayed")
 _TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+#: Janitor evidence that is not a lease message's id: the marker queue is gone; it
+#: holds no message at all.
+_GONE, _ABSENT = "<marker gone>", "<no lease message>"
 
 
 def _sqs_code(exc: BaseException) -> str:
@@ -510,8 +513,10 @@ class SqsJanitor:
     (cached; at most ``tag_reads`` reads per sweep, because AWS throttles tagging calls
     per account). Then it peeks into each owner's marker (``ReceiveMessage`` with a zero
     visibility timeout takes nothing away): a live owner holds its lease message in
-    flight, so the marker looks empty. A lease message seen there in two sweeps at
-    least ``confirm`` seconds apart (or a marker gone) means the owner is dead: its
+    flight, so the marker looks empty. The same lease message (by its id) seen there
+    in two sweeps at least ``confirm`` seconds apart (or a marker gone as long) means
+    the owner is dead; the id matters because a live owner rotating its lease leaves a
+    new message visible for an instant, a different one each time. Then its
     queues whose tag still names it (re-read just before: a restarted node may have
     taken its queue over) are unsubscribed from their topics and deleted, then the
     marker.
@@ -541,7 +546,9 @@ class SqsJanitor:
         self.stats = {"sweeps": 0, "swept_queues": 0, "swept_markers": 0,
                       "unsubscribed": 0, "errors": 0}
         self._owners: dict[str, tuple[str | None, float]] = {}  # url -> (marker, read at)
-        self._suspects: dict[str, tuple[float, bool]] = {}  # marker -> (since, absent)
+        #: marker -> what showed it might be dead (a visible lease message's id,
+        #: _GONE or _ABSENT) -> when that was first seen.
+        self._suspects: dict[str, dict[str, float]] = {}
         self._counted: dict[str, float] = {}  # marker -> when its counts were read
         self._thread: threading.Thread | None = None
 
@@ -598,15 +605,16 @@ class SqsJanitor:
                 continue
             if stopping is not None and stopping.is_set():
                 return 0
-            state = self._probe(sqs, marker, listed.get(marker), started)
-            if state == "alive":
+            evidence = self._probe(sqs, marker, listed.get(marker), started)
+            if not evidence:
                 self._suspects.pop(marker, None)
                 continue
-            since, absent = self._suspects.get(marker, (started, True))
-            absent = absent and state == "absent"
-            self._suspects[marker] = (since, absent)
-            if started - since >= (max(self.confirm, self.absent_confirm) if absent
-                                   else self.confirm):
+            first_seen = self._suspects.setdefault(marker, {})
+            for item in evidence:
+                first_seen.setdefault(item, started)
+            if any(started - first_seen[item] >= (
+                    max(self.confirm, self.absent_confirm) if item == _ABSENT
+                    else self.confirm) for item in evidence):
                 dead.append(marker)
         for marker in [m for m in self._suspects if m not in by_marker]:
             del self._suspects[marker]
@@ -631,29 +639,29 @@ class SqsJanitor:
             raise
         return tags.get(SQS_OWNER_TAG) or None
 
-    def _probe(self, sqs: Any, marker: str, url: str | None, now: float) -> str:
-        """``alive``, ``lapsed`` (the lease message is visible, or the marker is gone)
-        or ``absent`` (no message at all, in flight or not)."""
+    def _probe(self, sqs: Any, marker: str, url: str | None, now: float) -> set[str]:
+        """What suggests that ``marker``'s owner is dead: the ids of visible lease
+        messages, ``_GONE`` (no marker), ``_ABSENT`` (no message at all, in flight or
+        not); nothing if it looks alive."""
         try:
             if url is None:
                 url = sqs.get_queue_url(QueueName=marker)["QueueUrl"]
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
                                       VisibilityTimeout=0, WaitTimeSeconds=0).get("Messages")
         except Exception as exc:
             if _sqs_missing(exc):
-                return "lapsed"
+                return {_GONE}
             raise
         if got:
-            return "lapsed"
+            return {str(m.get("MessageId")) for m in got}
         seen = self._counted.setdefault(marker, now)
-        suspect = self._suspects.get(marker)
-        if (suspect is not None and suspect[1]) or now - seen >= self.absent_check:
+        if _ABSENT in self._suspects.get(marker, ()) or now - seen >= self.absent_check:
             self._counted[marker] = now
             counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_SQS_COUNTS)
                                               ).get("Attributes") or {}
             if not any(int(counts.get(name, "0")) for name in _SQS_COUNTS):
-                return "absent"
-        return "alive"
+                return {_ABSENT}
+        return set()
 
     def _remove(self, sqs: Any, sns: Any, dead: list[str], by_marker: dict[str, list[str]],
                 listed: dict[str, str], topic_prefixes: Iterable[str]) -> int:
