@@ -27,6 +27,14 @@ class Result:
         return out
 
 
+def silent_nodes(missing: list[str], expected: int) -> str:
+    """``2 of 40 nodes did not answer: web1, web7``, on one line: ten names at most,
+    then ``and N more``."""
+    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
+                                       if len(missing) > 10 else "")
+    return f"{len(missing)} of {expected} nodes did not answer: {shown}"
+
+
 @dataclass
 class RPCStats:
     """Counters of one call, as MCollective's ``RPC::Stats``.
@@ -100,10 +108,7 @@ class RPCStats:
             return f"{self.connection_error}; {self.responses} node(s) answered"
         if not missing:
             return f"{self.connection_error}; every node answered nevertheless"
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
-                                           if len(missing) > 10 else "")
-        return (f"{self.connection_error}; {len(missing)} of {self.discovered} nodes did "
-                f"not answer: {shown}")
+        return f"{self.connection_error}; {silent_nodes(missing, self.discovered)}"
 
     def exit_code(self) -> int:
         """MCollective's ``halt`` codes (reference §1.5); and at least 1 when the

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from mcollective.cli.application import Application
+from mcollective.client.results import silent_nodes
 from mcollective.discovery import collect_adaptively
 
 
@@ -72,9 +73,7 @@ class Ping(Application):
             # Replies sent while the connection was down are lost: the list above may
             # be short, and only this line says why.
             if listed is not None and silent:
-                gap = (f"{len(silent)} of {len(listed)} nodes did not answer: "
-                       + ", ".join(silent[:10]))
-                gap += f" and {len(silent) - 10} more" if len(silent) > 10 else ""
+                gap = silent_nodes(silent, len(listed))
             elif listed is not None:
                 gap = "every node answered nevertheless"
             else:
