@@ -16,7 +16,7 @@ def test_core_plugins_are_entry_points() -> None:
     for kind, name in [("agent", "rpcutil"), ("agent", "discovery"), ("discovery", "mc"),
                        ("registration", "agentlist"), ("application", "rpc"),
                        ("application", "ping"), ("application", "plugins")]:
-        assert found[(kind, name)].distribution == "mcollective"
+        assert found[(kind, name)].distribution == "mcollective-core"
 
 
 def test_every_kind_has_a_documented_spec() -> None:

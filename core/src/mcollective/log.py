@@ -22,10 +22,10 @@ def setup_logging(config: Config, *, level: str | None = None,
     """Route the ``mcollective`` loggers to console, file or syslog as configured;
     ``logfile`` forces a file (a daemonized node has no console)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_mcollective", False):
-            root.removeHandler(handler)
-            handler.close()
+    for old in list(root.handlers):
+        if getattr(old, "_mcollective", False):
+            root.removeHandler(old)
+            old.close()
     kind = "file" if logfile else config.logger_type
     target = logfile or config.logfile
     handler: logging.Handler
@@ -41,7 +41,7 @@ def setup_logging(config: Config, *, level: str | None = None,
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))
-    handler._mcollective = True  # type: ignore[attr-defined]
+    setattr(handler, "_mcollective", True)  # noqa: B010 - marks our own handlers
     root.addHandler(handler)
     root.setLevel(LEVELS[level or config.loglevel])
     # kombu and amqp are chatty at debug level; keep them one step quieter.

@@ -282,6 +282,8 @@ class PluginManager:
         return made[0][1] if made else None
 
     def create_authorizer(self, config: Config) -> Authorizer:
+        # Config validation guarantees a provider whenever rpcauthorization is on.
+        assert config.rpcauthprovider is not None
         return self.create("authorization", config.rpcauthprovider, required=True,
                            config=config)
 

@@ -235,9 +235,8 @@ class Contract:
             client.publish_request(direct, collective=collective, agent=FENCE_AGENT,
                                    ttl=60, targets=[identity])
         for identity, inbox in nodes.items():
-            direct = f"fence:d:{token}:{identity}".encode()
-            assert inbox.wait_for(lambda items, i=identity, d=direct:
-                                  (broadcast, i) in items and (d, i) in items), \
+            wanted = {(broadcast, identity), (f"fence:d:{token}:{identity}".encode(), identity)}
+            assert inbox.wait_for(wanted.issubset), \
                 f"fences to {identity} in {collective} never arrived"
         if self.factory.grace:
             time.sleep(self.factory.grace)

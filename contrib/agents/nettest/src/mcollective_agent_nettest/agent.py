@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from typing import Any
 
 from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest
 from mcollective.config import integer, number, one_of
@@ -17,7 +19,7 @@ from .probes import (
     tcp_ping,
 )
 
-SETTINGS = {
+SETTINGS: dict[str, Callable[[Any], Any]] = {
     "ping_method": one_of("auto", "ping", "tcp"),
     "ping_timeout": number(minimum=0.1),
     "connect_timeout": number(minimum=0.1),

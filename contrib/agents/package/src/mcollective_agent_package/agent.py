@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from typing import Any
 
 from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest, RunResult
 from mcollective.config import Config, one_of
@@ -19,7 +20,7 @@ from .yum import YumProvider
 
 YUM_CLEAN_MODES = ("all", "headers", "packages", "metadata", "dbcache", "plugins",
                    "expire-cache")
-SETTINGS = {"provider": one_of("auto", "apt", "yum"),
+SETTINGS: dict[str, Callable[[Any], Any]] = {"provider": one_of("auto", "apt", "yum"),
             "yum_clean_mode": one_of(*YUM_CLEAN_MODES), "activate_agent": str}
 DEFAULTS = {"provider": "auto", "yum_clean_mode": "all"}
 

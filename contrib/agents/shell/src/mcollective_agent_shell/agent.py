@@ -5,7 +5,9 @@ a background job that ``status``, ``statuses``, ``kill`` and ``list`` follow by 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest
 from mcollective.config import number, text
@@ -19,7 +21,7 @@ from .jobs import FAILED, STOPPED, JobStore
 _MARGIN = 1.0
 _DAY = 86400.0
 
-SETTINGS = {"state_path": text, "job_retention": number(minimum=0),
+SETTINGS: dict[str, Callable[[Any], Any]] = {"state_path": text, "job_retention": number(minimum=0),
             "activate_agent": str}
 
 

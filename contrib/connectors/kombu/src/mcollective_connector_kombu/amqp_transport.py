@@ -39,7 +39,7 @@ _UNAVAILABLE = frozenset({errno.EAGAIN, errno.EINTR, errno.ENOENT, errno.EWOULDB
 _FRAME_END = 0xCE
 
 
-class BufferedTCPTransport(TCPTransport):  # type: ignore[misc]
+class BufferedTCPTransport(TCPTransport):
     """py-amqp's TCP transport with buffered frame reads and corkable writes."""
 
     #: Bytes asked of each ``recv``.
@@ -133,7 +133,7 @@ class BufferedTCPTransport(TCPTransport):  # type: ignore[misc]
         self._wbuf.clear()
 
 
-class Connection(pyamqp.Connection):  # type: ignore[misc]
+class Connection(pyamqp.Connection):
     """kombu's py-amqp connection, on a :class:`BufferedTCPTransport` unless TLS."""
 
     def Transport(self, host: str, connect_timeout: Any, ssl: Any = False,
@@ -149,7 +149,7 @@ class Connection(pyamqp.Connection):  # type: ignore[misc]
                                     socket_settings=socket_settings, **kwargs)
 
 
-class Transport(pyamqp.Transport):  # type: ignore[misc]
+class Transport(pyamqp.Transport):
     """kombu's ``pyamqp`` transport with :class:`Connection`; for ``amqps`` too, the
     connection being made with ``ssl`` set."""
 

@@ -415,7 +415,7 @@ class KombuConnector(Connector):
             "stats": dict(self.stats),
         }
         publisher = getattr(self._producer, "channel", None)
-        if hasattr(publisher, "dropped"):
+        if publisher is not None and hasattr(publisher, "dropped"):
             # Published to a queue that no longer exists (a node or client gone).
             info["dropped"] = publisher.dropped
         consuming = getattr(getattr(self._conn, "transport", None), "broker", None)
@@ -473,8 +473,8 @@ class KombuConnector(Connector):
     def _probe(self, conn: kombu.Connection, timeout: float) -> None:
         """SQS is HTTP: 'connecting' does nothing, so ask it something cheap."""
         if self.options.broker.family == "sqs":
-            conn.default_channel.sqs().list_queues(QueueNamePrefix="mco-probe-",
-                                                   MaxResults=1)
+            channel: Any = conn.default_channel
+            channel.sqs().list_queues(QueueNamePrefix="mco-probe-", MaxResults=1)
 
     def _new_connection(self, broker: BrokerURL, timeout: float, *,
                         role: str) -> kombu.Connection:
@@ -1115,10 +1115,10 @@ class KombuConnector(Connector):
         producer = self._producer
         assert producer is not None
         channel = producer.channel
-        for exchange in {e.name: e for e, _, _, _ in items if e is not None}.values():
-            if exchange.name not in self._pub_declared:  # a synchronous call: uncorked
-                topology.declare_exchange(channel, exchange)
-                self._pub_declared.add(exchange.name)
+        for spec in {e.name: e for e, _, _, _ in items if e is not None}.values():
+            if spec.name not in self._pub_declared:  # a synchronous call: uncorked
+                topology.declare_exchange(channel, spec)
+                self._pub_declared.add(spec.name)
         if not self.policy.is_amqp:
             for exchange, key, body, expiration in items:
                 producer.publish(body, exchange=exchange.name if exchange else "",
@@ -1197,8 +1197,8 @@ def _drop(conn: kombu.Connection) -> None:
 
     transport = conn.__dict__.get("_transport")
     session = getattr(transport, "session", None)
-    if session is not None and hasattr(transport, "broker"):  # filesystem: lock freed
-        transport.broker.abandon_session(session)
+    if transport is not None and session is not None and hasattr(transport, "broker"):
+        transport.broker.abandon_session(session)  # filesystem: its lock is freed
         transport.session = None
     sock = getattr(conn.__dict__.get("_connection"), "sock", None)  # py-amqp
     if sock is not None:

@@ -143,8 +143,8 @@ class RedisChannel(CountedDeliveryTags, redis.Channel):
     """See the module docstring (redis)."""
 
     #: Our own transport options (the session id and liveness timeout in ms).
-    from_transport_options = (*redis.Channel.from_transport_options, "mco_session",
-                              "mco_liveness_ms")
+    from_transport_options = (*redis.Channel.from_transport_options,  # type: ignore[assignment]
+                              "mco_session", "mco_liveness_ms")
     mco_session: str = ""
     mco_liveness_ms: int = 30_000
 
@@ -755,7 +755,7 @@ def sqs_transport() -> type:
     from kombu.transport import SQS
     from kombu.transport.SQS.exceptions import DoesNotExistQueueException
 
-    class SQSChannel(SQS.Channel):  # type: ignore[name-defined,misc]
+    class SQSChannel(SQS.Channel):
         """See the module docstring (sqs)."""
 
         #: Our own transport option: the process's SqsLease (consuming connection only).
@@ -826,9 +826,9 @@ def sqs_transport() -> type:
         def queue_unbind(self, queue: str, exchange: str | None = None,
                          routing_key: str = "", arguments: dict[str, Any] | None = None,
                          **kwargs: Any) -> None:
-            fanout = bool(exchange) and self._exchange_is_fanout(exchange)
+            fanout = exchange is not None and self._exchange_is_fanout(exchange)
             super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
-            if fanout:
+            if fanout and exchange is not None:
                 self.fanout.subscriptions.unsubscribe_queue(queue_name=queue,
                                                             exchange_name=exchange)
 
@@ -893,7 +893,7 @@ def sqs_transport() -> type:
                 self._queue_cache.pop(self.canonical_queue_name(queue), None)
                 self.dropped += 1
 
-    class SQSTransport(SQS.Transport):  # type: ignore[name-defined,misc]
+    class SQSTransport(SQS.Transport):
         Channel = SQSChannel
 
     return SQSTransport

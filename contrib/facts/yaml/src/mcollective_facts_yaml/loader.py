@@ -18,14 +18,14 @@ from typing import Any
 
 import yaml
 
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
-class FactsLoader(_BaseLoader):
+class FactsLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """``yaml.safe_load``'s loader (libyaml's when available), keeping timestamps as
     the text written: ``2024-01-31`` is a fact value to compare as text, and a
     ``datetime.date`` could not be sent as JSON."""
