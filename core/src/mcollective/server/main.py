@@ -39,9 +39,12 @@ from mcollective.log import cycle_level, setup_logging
 log = logging.getLogger("mcollective.server")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also the source of the ``mcollectived(1)`` manual page)."""
     parser = argparse.ArgumentParser(
-        prog="mcollectived", description="The mcollective node daemon.")
+        prog="mcollectived", description="The mcollective node daemon: connects to the "
+        "middleware, answers the requests whose filter matches this node with its agents, "
+        "and keeps trying when the middleware is down.")
     parser.add_argument("-c", "--config", metavar="FILE",
                         help="configuration file (default: /etc/puppetlabs/mcollective/"
                              "server.cfg, /etc/mcollective/server.cfg, else built-in defaults)")
@@ -49,7 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write the pid here once ready (locked while running)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--daemonize", dest="daemonize", action="store_true", default=None,
-                       help="fork into the background")
+                       help="fork into the background; exits 0 once the node serves (or, "
+                            "after 10 s, is still waiting for its middleware), 1 if it "
+                            "failed to start")
     group.add_argument("--no-daemonize", dest="daemonize", action="store_false",
                        help="stay in the foreground (the default)")
     parser.add_argument("--loglevel", choices=["debug", "info", "warn", "error", "fatal"],
@@ -62,7 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="number the emulated identities from K (several emulator "
                              "processes then form one collective)")
     parser.add_argument("--version", action="version", version=f"mcollectived {__version__}")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _count(text: str) -> int:
