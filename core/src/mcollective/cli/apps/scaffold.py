@@ -136,6 +136,8 @@ def _values(spec: AgentScaffold) -> dict[str, str]:
         "first_action": spec.actions[0], "action_list": ", ".join(spec.actions),
         "sorted_actions": repr(sorted(spec.actions)),
         "core_requirement": core_requirement(),
+        "core_testing_requirement": core_requirement().replace(
+            "mcollective-core", "mcollective-core[testing]", 1),
         "ddl_note": (
             "Actions and their inputs/outputs are declared with `@action` in "
             f"`src/{spec.package}/agent.py`; the DDL is generated from them."
