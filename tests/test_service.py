@@ -9,6 +9,7 @@ this machine's PID 1 is not systemd, and the protocol is one datagram per messag
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -223,3 +224,33 @@ def test_logs_to_the_journal_without_a_second_time_stamp(
     ready = next(line for line in text.splitlines() if "ready:" in line)
     assert ready.startswith("<6>mcollective.server.daemon: mcollectived "), ready
     assert not any(line[:4].isdigit() for line in text.splitlines()), text
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "core" / "share" / "mcollective"
+
+
+@pytest.mark.parametrize(("name", "role"), [("server.cfg", "server"), ("client.cfg", "client")])
+def test_example_configurations_load_as_shipped_and_uncommented(
+        name: str, role: str, tmp_path: Path) -> None:
+    """The examples work as shipped (every line commented: the defaults), and every
+    setting they show is a real key with a valid value, the kombu ones included."""
+    from mcollective.config import load_config
+    from mcollective_connector_kombu.options import load_options
+
+    text = (EXAMPLES / name).read_text()
+    load_config(EXAMPLES / name, role=role)  # type: ignore[arg-type]
+    settings = [line[2:] for line in text.splitlines()
+                if re.match(r"^# [\w.]+ = ", line)]
+    assert len(settings) > 8
+    uncommented = tmp_path / name
+    uncommented.write_text("\n".join(settings) + "\n")
+    config = load_config(uncommented, role=role)  # type: ignore[arg-type]
+    load_options("kombu", config)
+
+
+def test_the_unit_file_is_what_the_docs_say() -> None:
+    unit = (EXAMPLES / "mcollectived.service").read_text()
+    for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID",
+                 "StateDirectory=mcollective", "LogsDirectory=mcollective",
+                 "ConfigurationDirectory=mcollective", "ExecStart=mcollectived"):
+        assert f"\n{line}\n" in unit, line
