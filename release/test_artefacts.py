@@ -235,8 +235,9 @@ def test_redis_without_its_extra_names_the_extra(server: Path, tmp_path: Path) -
     config.write_text("plugin.kombu.url = redis://127.0.0.1:6379/0\n")
     proc = run(server, tmp_path / "state", "mcollectived", "-c", str(config))
     assert proc.returncode == 1
-    last = proc.stderr.strip().splitlines()[-1]  # after the "generated a key" warning
-    assert last.startswith("mcollectived: ") and "plugin.kombu.url" in last
+    # One log line (after the "generated a new key" warning of this fresh state).
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "cannot start: " in last and "plugin.kombu.url" in last
     assert "pip install 'mcollective-connector-kombu[redis]'" in last
 
 
