@@ -173,3 +173,16 @@ def test_release_procedure_is_documented() -> None:
     for needed in ("CHANGELOG.md", "__version__", "twine upload", "python3 dev.py test"):
         assert needed in text, needed
 
+
+
+def test_applications_ship_their_manual_pages(dist: Distribution) -> None:
+    """Each ``mco`` application a distribution declares has its page (written by
+    ``python3 dev.py generate``) and the wheel installs it."""
+    apps = dist.pyproject["project"].get("entry-points", {}).get("mcollective.applications", {})
+    if not apps:
+        return
+    for name in apps:
+        page = dist.path / "share" / "man" / "man1" / f"mco-{name}.1"
+        assert page.is_file(), f"{page.relative_to(ROOT)} missing: run python3 dev.py generate"
+    shared = dist.pyproject["tool"]["hatch"]["build"]["targets"]["wheel"].get("shared-data", {})
+    assert shared.get("share/man") == "share/man", "the wheel must install share/man"
