@@ -241,6 +241,27 @@ def test_redis_without_its_extra_names_the_extra(server: Path, tmp_path: Path) -
     assert "pip install 'mcollective-connector-kombu[redis]'" in last
 
 
+def test_a_generated_agent_bounds_its_core_requirement(server: Path, tmp_path: Path) -> None:
+    """``mco plugin generate agent`` (as installed) writes the same bound on
+    mcollective-core as our own plugins carry."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from test_metadata import check_bounds
+
+    proc = run(server, tmp_path / "state", "mco", "plugin", "generate", "agent", "bounded",
+               "-d", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    project = tomllib.loads((tmp_path / "mcollective-agent-bounded" / "pyproject.toml")
+                            .read_text())["project"]
+    [core] = [Requirement(r) for r in project["dependencies"]
+              if Requirement(r).name == "mcollective-core"]
+    check_bounds("the generated agent", core)
+    [testing] = [Requirement(r) for r in project["optional-dependencies"]["test"]
+                 if Requirement(r).name == "mcollective-core"]
+    check_bounds("the generated agent [test]", testing)
+
+
 # --- core alone --------------------------------------------------------------------------
 
 def test_core_alone_names_the_distribution_to_install(core_only: Path,
