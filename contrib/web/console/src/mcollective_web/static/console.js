@@ -248,6 +248,7 @@ function discoverPage() {
     count.textContent = '0';
     setProblem(problem, '');
     state.textContent = 'discovering…';
+    delete state.dataset.done;
     button.disabled = true;
     links();
     const started = performance.now();
@@ -278,6 +279,7 @@ function discoverPage() {
       if (!showFilterProblem(e)) setProblem(problem, e.message);
       state.textContent = '';
     } finally {
+      state.dataset.done = 'yes';
       button.disabled = false;
     }
   });
