@@ -165,12 +165,11 @@ class Console:
 
     def api(self, user: str = "alice") -> httpx.Client:
         """An API client signed in as ``user`` with a bearer token."""
-        client = httpx.Client(base_url=self.url, timeout=120)
-        response = client.post("/api/v1/login", json={
+        response = httpx.post(f"{self.url}/api/v1/login", json={
             "username": user, "password": PASSWORDS.get(user, f"{user}-password")})
         assert response.status_code == 200, response.text
-        client.headers["Authorization"] = f"Bearer {response.json()['token']}"
-        return client
+        return httpx.Client(base_url=self.url, timeout=120, headers={
+            "Authorization": f"Bearer {response.json()['token']}"})
 
 
 def sse_events(client: httpx.Client, job: int, timeout: float = 120

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from mcollective import __version__
+from mcollective.errors import ConnectionFailed
 from mcollective.filters import describe
 from mcollective_web import filterbar
 from mcollective_web.app import Console, console_of
@@ -231,6 +232,7 @@ async def discover(body: DiscoverRequest, request: Request, who: Session = Who
     await job.wait()
     found = job.last("discovered") or {}
     error = job.last("error")
+    unreachable(job)
     return DiscoverResult(id=job.id, nodes=found.get("nodes", []),
                           count=found.get("count", 0), seconds=found.get("seconds"),
                           method=found.get("method"), trouble=found.get("trouble"),
@@ -250,7 +252,15 @@ async def rpc(body: CallRequest, request: Request, who: Session = Who) -> CallRe
     ``mco rpc ... -j`` does. Arguments are validated by the action's DDL first."""
     job = start_call(request, who, body)
     events = await job.wait()
+    unreachable(job)
     return call_result(job, events)
+
+
+def unreachable(job: Job) -> None:
+    """A synchronous call that could not reach the middleware is a 503."""
+    error = job.last("error")
+    if error and job.meta.get("unreachable"):
+        raise ConnectionFailed(error["message"])
 
 
 @router.post("/rpc/jobs", response_model=JobCreated, tags=["rpc"])

@@ -9,8 +9,8 @@
   user's requests with the user's token as delegator. It ends when the token expires,
   if that is sooner than the session timeout.
 
-Every attempt counts against the sign-in rate limits (per client address and per name)
-and is written to the console's audit trail, successful or not.
+Failed attempts count against the sign-in rate limits (per client address and per
+name); every attempt is written to the console's audit trail, successful or not.
 """
 
 from __future__ import annotations
@@ -69,14 +69,21 @@ def sign_in(console: Console, request: Request, *, kind: str, username: str | No
     """A new session (its secret and it), or :class:`SignInFailed`."""
     remote = client_address(request)
     guard, store, settings = console.guard, console.store, console.settings
-    guard.limit("login_rate", f"addr:{remote}")
+    guard.limit("login_rate", f"addr:{remote}", count=False)
     if proof or challenge:
-        return _with_proof(console, request, kind, proof or "", challenge or "")
+        try:
+            return _with_proof(console, request, kind, proof or "", challenge or "")
+        except SignInFailed:
+            guard.limit("login_rate", f"addr:{remote}")
+            raise
     name = (username or "").strip()
-    guard.limit("login_rate", f"user:{name.lower()}")
+    guard.limit("login_rate", f"user:{name.lower()}", count=False)
     account = console.accounts.authenticate(name, password or "")
     if account is None:
         store.event("login-failed", user=name[:64], remote=remote, detail="password")
+        # Only failures count: a guesser is stopped, people signing in are not.
+        guard.limit("login_rate", f"user:{name.lower()}")
+        guard.limit("login_rate", f"addr:{remote}")
         raise SignInFailed("wrong user name or password")
     secret, session = store.new_session(
         kind=kind, user=account.name, caller=account.caller, admin=account.admin,

@@ -250,6 +250,7 @@ class Gateway:
             nodes = client.discover(on_node=lambda n: job.emit("node", {"identity": n}))
         except ConnectionFailed as exc:
             self.last_error = str(exc)
+            job.meta["unreachable"] = True
             raise MCollectiveError(f"cannot reach the middleware: {exc}") from None
         self.last_error = None
         seconds = time.monotonic() - started
@@ -320,6 +321,7 @@ class Gateway:
         except ConnectionFailed as exc:
             status, error = "error", f"cannot reach the middleware: {exc}"
             self.last_error = str(exc)
+            job.meta["unreachable"] = True
             raise MCollectiveError(error) from None
         except MCollectiveError as exc:
             status, error = "error", str(exc)

@@ -134,13 +134,16 @@ class Guard:
 
     # --- rate limits ---------------------------------------------------------------------
 
-    def limit(self, rate: str, key: str) -> None:
-        """Count one hit of ``rate`` for ``key``; :class:`RateLimited` past the limit."""
+    def limit(self, rate: str, key: str, *, count: bool = True) -> None:
+        """Count one hit of ``rate`` for ``key`` (``count=False``: only check that
+        there is room); :class:`RateLimited` past the limit."""
         for item in self._rates[rate]:
-            if not self._limiter.hit(item, rate, key):
+            allowed = self._limiter.hit(item, rate, key) if count else \
+                self._limiter.test(item, rate, key)
+            if not allowed:
                 reset, _ = self._limiter.get_window_stats(item, rate, key)
                 wait = max(1, int(reset - time.time()) + 1)
-                what = {"login_rate": "sign-in attempts", "api_rate": "API calls",
+                what = {"login_rate": "failed sign-in attempts", "api_rate": "API calls",
                         "request_rate": "requests to the collective"}[rate]
                 raise RateLimited(f"too many {what} (limit {item}); try again in "
                                   f"{wait} s", wait)
@@ -167,32 +170,33 @@ class BodyLimit:
                     await _send_413(send, self.limit)
                     return
         seen = 0
-        started = False
+        started = rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # Past the limit, answer 413 now and tell the application the client has
+            # gone (raising instead would be turned into a 400 by the body parser).
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge()
+                    rejected = True
+                    if not started:
+                        await _send_413(send, self.limit)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 has been sent
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_413(send, self.limit)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, tracking_send)
 
 
 async def _send_413(send: Callable[[Message], Awaitable[None]], limit: int) -> None:
