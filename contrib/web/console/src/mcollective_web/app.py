@@ -128,6 +128,7 @@ def error_response(request: Request, exc: Exception) -> Response:
         response = console.templates.TemplateResponse(
             request, "error.html", {"status": status, "detail": detail,
                                     "who": getattr(request.state, "session", None),
+                                    "console_status": console.gateway.status(),
                                     **extra}, status_code=status)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
