@@ -112,12 +112,13 @@ class DiscoverRequest(Options):
 
 
 class CallRequest(Options):
-    agent: str = Field(pattern=NAME)
-    action: str = Field(pattern=NAME)
+    agent: str = Field(pattern=NAME, examples=["rpcutil", "package"])
+    action: str = Field(pattern=NAME, examples=["ping", "get_fact", "status"])
     arguments: dict[str, Any] = Field(default_factory=dict, max_length=200, description=(
         "the action's inputs: typed JSON values, or strings typed by the DDL as "
-        "mco rpc key=value arguments are"))
-    filter: str = FILTER
+        "mco rpc key=value arguments are"), examples=[{}, {"fact": "os.family"}])
+    filter: str = Field("", max_length=4096, description=FILTER.description,
+                        examples=["", "-F role=web", "-C base -I /web/"])
 
 
 class FleetRequest(Strict):
