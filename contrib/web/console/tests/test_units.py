@@ -111,7 +111,7 @@ def test_settings_from_the_client_configuration(tmp_path: Path) -> None:
     assert settings.users_file == tmp_path / "web" / "users.yaml"
     assert not settings.cookies_secure
     bad = config_from_text("plugin.web.login_rate = often\n")
-    with pytest.raises(ConfigError, match="plugin.web.login_rate"):
+    with pytest.raises(ConfigError, match=r"plugin\.web\.login_rate"):
         WebSettings.from_config(bad)
     unknown = config_from_text("plugin.web.lisen = 1\n")
     with pytest.raises(ConfigError, match="unknown key"):
