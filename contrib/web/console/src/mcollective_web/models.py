@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME = r"^[A-Za-z0-9_]{1,100}$"
 SIZE = r"^\s*[1-9][0-9]{0,8}%?\s*$"
 IDENTITY = r"^[\w.\-]{1,255}$"
-FILTER = Field("", max_length=4096, description="filter bar: the -F -C -I -A -W -S "
-                                                 "options of mco, e.g. '-F country=uk -C "
-                                                 "apache'")
+FILTER_HELP = ("filter bar: the -F -C -I -A -W -S options of mco, e.g. '-F country=uk -C "
+               "apache'")
+FILTER = Field("", max_length=4096, description=FILTER_HELP)
 
 
 class Strict(BaseModel):
@@ -117,7 +117,7 @@ class CallRequest(Options):
     arguments: dict[str, Any] = Field(default_factory=dict, max_length=200, description=(
         "the action's inputs: typed JSON values, or strings typed by the DDL as "
         "mco rpc key=value arguments are"), examples=[{}, {"fact": "os.family"}])
-    filter: str = Field("", max_length=4096, description=FILTER.description,
+    filter: str = Field("", max_length=4096, description=FILTER_HELP,
                         examples=["", "-F role=web", "-C base -I /web/"])
 
 
