@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from mcollective import __version__
-from mcollective.errors import ConnectionFailed
+from mcollective.errors import ConnectionFailed, SecurityError
 from mcollective.filters import describe
 from mcollective_web import filterbar
 from mcollective_web.app import Console, console_of
@@ -257,10 +257,10 @@ async def rpc(body: CallRequest, request: Request, who: Session = Who) -> CallRe
 
 
 def unreachable(job: Job) -> None:
-    """A synchronous call that could not reach the middleware is a 503."""
-    error = job.last("error")
-    if error and job.meta.get("unreachable"):
-        raise ConnectionFailed(error["message"])
+    """A synchronous call that could not reach the middleware is a 503, one the
+    security plugin refused to sign a 403: the answer says so, not only its body."""
+    if isinstance(job.failure, ConnectionFailed | SecurityError):
+        raise job.failure
 
 
 @router.post("/rpc/jobs", response_model=JobCreated, tags=["rpc"])

@@ -113,7 +113,8 @@ class Web(Application):
             raise MCollectiveError(f"mco web {args.command} needs a user name")
         name = args.argument
         if args.command == "useradd":
-            account = accounts.add(name, self._password(args), caller=args.caller,
+            caller = args.caller or (self._token_caller(args.token) if args.token else None)
+            account = accounts.add(name, self._password(args), caller=caller,
                                    admin=args.admin, token=args.token)
             self.out.print(f"added {account.name} (caller {account.caller}) to "
                            f"{settings.users_file}", markup=False)
@@ -126,6 +127,20 @@ class Web(Application):
             self._end_sessions(settings, name)
             self.out.print(f"removed {name}", markup=False)
         return 0
+
+    @staticmethod
+    def _token_caller(path: str) -> str | None:
+        """The caller id a jwt token names: the account's caller unless --caller says
+        otherwise (the console can only sign for the token's caller)."""
+        try:
+            from mcollective_security_jwt.tokens import TokenError, parse
+        except ImportError:
+            return None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return parse(fh.read()).callerid
+        except (OSError, TokenError) as exc:
+            raise MCollectiveError(f"--token {path}: {exc}") from None
 
     @staticmethod
     def _end_sessions(settings: Any, name: str) -> None:

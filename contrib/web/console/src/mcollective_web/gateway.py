@@ -250,8 +250,7 @@ class Gateway:
             nodes = client.discover(on_node=lambda n: job.emit("node", {"identity": n}))
         except ConnectionFailed as exc:
             self.last_error = str(exc)
-            job.meta["unreachable"] = True
-            raise MCollectiveError(f"cannot reach the middleware: {exc}") from None
+            raise ConnectionFailed(f"cannot reach the middleware: {exc}") from None
         self.last_error = None
         seconds = time.monotonic() - started
         found = {"nodes": nodes, "count": len(nodes), "seconds": round(seconds, 3),
@@ -319,10 +318,11 @@ class Gateway:
                     job.emit("summaries", summaries.report().to_dict())
                     last_summary, changed = time.monotonic(), False
         except ConnectionFailed as exc:
-            status, error = "error", f"cannot reach the middleware: {exc}"
+            status = "error"
+            error = str(exc) if str(exc).startswith("cannot reach") else \
+                f"cannot reach the middleware: {exc}"
             self.last_error = str(exc)
-            job.meta["unreachable"] = True
-            raise MCollectiveError(error) from None
+            raise ConnectionFailed(error) from None
         except MCollectiveError as exc:
             status, error = "error", str(exc)
             raise

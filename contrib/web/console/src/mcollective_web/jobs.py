@@ -55,6 +55,8 @@ class Job:
     finished: float | None = None
     results: int = 0
     dropped: int = 0
+    #: The error that ended the job, if one did.
+    failure: Exception | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _waiters: set[asyncio.Event] = field(default_factory=set)
     _wake_pending: bool = False
@@ -196,8 +198,10 @@ class Jobs:
             try:
                 work(job)
             except MCollectiveError as exc:
+                job.failure = exc
                 job.emit("error", {"message": str(exc)})
             except Exception as exc:
+                job.failure = exc
                 log.exception("job %s (%s) failed", job.id, job.kind)
                 job.emit("error", {"message": f"internal error: {type(exc).__name__}: "
                                               f"{exc}"})
