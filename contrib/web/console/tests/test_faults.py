@@ -188,3 +188,63 @@ def test_refuses_to_listen_on_the_network_without_tls(collective: LocalCollectiv
     assert "Traceback" not in proc.stderr
     bad = console.mco_web("--listen", "127.0.0.1:99999")
     assert bad.returncode == 1 and "port must be 1 to 65535" in bad.stderr
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                           critical=False).sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "console.crt", directory / "console.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_secure_cookies_and_hsts(collective: LocalCollective, tmp_path: Path) -> None:
+    import httpx
+
+    cert, key = self_signed(tmp_path)
+    console = Console(collective, tmp_path / "console")
+    console.url = console.url.replace("http://", "https://")
+    console._ready = lambda: _tls_ready(console)  # type: ignore[method-assign]
+    console.start("--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        with httpx.Client(base_url=console.url, verify=False) as client:
+            page = client.get("/login")
+            assert page.headers["strict-transport-security"].startswith("max-age=")
+            csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+            signed = client.post("/login", data={
+                "username": "alice", "password": "alice-password-1", "csrf_token": csrf,
+                "next": "/"}, headers={"Origin": console.url}, follow_redirects=False)
+            assert signed.status_code == 303
+            cookie = signed.headers["set-cookie"]
+            assert cookie.startswith("__Host-mco_session=")
+            assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+            assert "Path=/" in cookie and "Domain" not in cookie
+    finally:
+        console.stop()
+
+
+def _tls_ready(console: Console) -> bool:
+    import httpx
+
+    if console.process is not None and console.process.poll() is not None:
+        raise AssertionError(console.log())
+    try:
+        return httpx.get(f"{console.url}/login", verify=False, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
