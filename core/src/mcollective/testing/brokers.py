@@ -11,8 +11,13 @@ from urllib.parse import urlsplit
 DEFAULT_URLS = {
     "amqp": "amqp://guest:guest@127.0.0.1:5672//",
     "redis": "redis://127.0.0.1:6379/0",
+    "nats": "nats://127.0.0.1:4222",
 }
-ENV = {"amqp": "MCO_TEST_AMQP_URL", "redis": "MCO_TEST_REDIS_URL"}
+ENV = {"amqp": "MCO_TEST_AMQP_URL", "redis": "MCO_TEST_REDIS_URL",
+       "nats": "MCO_TEST_NATS_URL"}
+#: Default port per URL scheme.
+DEFAULT_PORTS = {"amqp": 5672, "pyamqp": 5672, "amqps": 5671, "redis": 6379,
+                 "nats": 4222, "tls": 4222}
 
 
 def broker_url(kind: str) -> str:
@@ -26,7 +31,7 @@ def brokers_required() -> bool:
 def reachable(url: str, timeout: float = 1.0) -> str | None:
     """``None`` if a TCP connection to the URL's host and port succeeds, else why not."""
     parts = urlsplit(url)
-    port = parts.port or {"amqp": 5672, "pyamqp": 5672, "redis": 6379}.get(parts.scheme, 0)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout):
             return None
@@ -154,8 +159,8 @@ class TcpProxy:
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
         parts = urlsplit(url)
-        default = {"amqp": 5672, "pyamqp": 5672, "redis": 6379}.get(parts.scheme, 0)
-        return cls(parts.hostname or "127.0.0.1", parts.port or default)
+        return cls(parts.hostname or "127.0.0.1",
+                   parts.port or DEFAULT_PORTS.get(parts.scheme, 0))
 
     def url(self, broker_url: str) -> str:
         return with_port(broker_url, self.port)
@@ -500,6 +505,116 @@ class RabbitMQServer:
                 self.directory = None
 
     def __enter__(self) -> RabbitMQServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NatsServer:
+    """A private ``nats-server`` on free loopback ports, which a test may stop and
+    start again, configure (``config``: nats-server configuration text such as an
+    ``authorization`` or ``tls`` block) and cluster with others (:meth:`cluster`).
+    Starts in milliseconds; no JetStream, no state."""
+
+    _count = 0
+
+    def __init__(self, config: str = "", *, scheme: str = "nats") -> None:
+        import shutil
+
+        NatsServer._count += 1
+        self.binary = shutil.which("nats-server")
+        self.port = free_port()
+        self.cluster_port = 0
+        self.routes: list[int] = []
+        self.config = config
+        self.scheme = scheme
+        self.name = f"mcotest{os.getpid()}n{NatsServer._count}"
+        self.directory: str | None = None
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def cluster(servers: list[NatsServer]) -> list[NatsServer]:
+        """Make ``servers`` one cluster (full mesh of routes); call before start()."""
+        for server in servers:
+            server.cluster_port = server.cluster_port or free_port()
+        for server in servers:
+            server.routes = [s.cluster_port for s in servers if s is not server]
+        return servers
+
+    def _write_config(self) -> str:
+        import tempfile
+
+        if self.directory is None:
+            self.directory = tempfile.mkdtemp(prefix="mco-nats-")
+        lines = [f"server_name: {self.name}", "host: 127.0.0.1", f"port: {self.port}",
+                 self.config]
+        if self.cluster_port:
+            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.routes)
+            lines.append(f"cluster {{\n  name: mcotest{os.getpid()}\n"
+                         f"  listen: 127.0.0.1:{self.cluster_port}\n"
+                         f"  routes: [{routes}]\n}}")
+        path = os.path.join(self.directory, "nats-server.conf")
+        with open(path, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        return path
+
+    def output(self) -> str:
+        if self.directory is None:
+            return ""
+        try:
+            with open(os.path.join(self.directory, "output.log"), errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 20.0) -> NatsServer:
+        import subprocess
+        import time
+
+        if not self.binary:
+            raise RuntimeError("nats-server is not installed")
+        config = self._write_config()
+        assert self.directory is not None
+        with open(os.path.join(self.directory, "output.log"), "ab") as log:
+            self.process = subprocess.Popen([self.binary, "-c", config], stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.process.returncode}:\n"
+                                   + self.output()[-4000:])
+            if reachable(f"nats://127.0.0.1:{self.port}", 0.2) is None:
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"nats-server did not listen within {timeout:g}s:\n"
+                           + self.output()[-4000:])
+
+    def stop(self, *, graceful: bool = False) -> None:
+        """Kill it (as a crash does: connections just drop), or SIGTERM it."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            if graceful:
+                process.terminate()
+            else:
+                process.kill()
+            process.wait(10)
+
+    def close(self) -> None:
+        import shutil
+
+        self.stop()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def __enter__(self) -> NatsServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

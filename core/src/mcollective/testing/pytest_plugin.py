@@ -49,6 +49,11 @@ def redis_url() -> str:
     return require_broker("redis")
 
 
+@pytest.fixture
+def nats_url() -> str:
+    return require_broker("nats")
+
+
 @pytest.fixture(scope="session")
 def sqs_url() -> Iterator[str]:
     """An ``sqs://`` URL: ``MCO_TEST_SQS_URL`` if set, else a moto server started for
