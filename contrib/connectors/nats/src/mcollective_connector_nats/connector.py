@@ -104,6 +104,7 @@ class NatsConnector(Connector):
         # Replies waiting for the loop.
         self._outbox: list[tuple[str, bytes]] = []
         self._outbox_lock = threading.Lock()
+        self._tasks: set[asyncio.Future[None]] = set()
         # Delivery.
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._on_message: MessageHandler | None = None
@@ -410,8 +411,7 @@ class NatsConnector(Connector):
                     raise
                 last = exc
                 log.debug("connecting to %s failed: %s", mask(ordered[0]), exc)
-                with contextlib.suppress(Exception):
-                    await nc.close()
+                await _abandon_attempt(nc)
             attempts += 1
             self._server_index += 1
             remaining = deadline - time.monotonic()
@@ -485,7 +485,7 @@ class NatsConnector(Connector):
 
     async def _on_error(self, exc: Exception) -> None:
         text = str(exc)
-        if "Permissions Violation" in text:
+        if "permissions violation" in text.lower():  # nats-py lower-cases it
             self._count("refused")
             self._refusals.append(text)
             log.error("%s refused: %s", self.options.display, text)
@@ -524,10 +524,10 @@ class NatsConnector(Connector):
                         "when reconnecting", self.options.display, _describe_error(exc))
             return
         refused = [r for r in self._refusals[refusals:]
-                   if any(f'"{s}"' in r for s in added)]
+                   if "subscription" in r and any(f'"{s.lower()}"' in r for s in added)]
         if refused:
             for subject in added:
-                if any(f'"{subject}"' in r for r in refused):
+                if any(f'"{subject.lower()}"' in r for r in refused):
                     sub = self._subs.pop(subject, None)
                     if sub is not None:
                         with contextlib.suppress(Exception):
@@ -557,7 +557,10 @@ class NatsConnector(Connector):
         self._count("published", len(items))
 
     def _schedule_replies(self) -> None:
-        asyncio.ensure_future(self._publish_replies())
+        # Referenced until done: the loop keeps only weak references to tasks.
+        task = asyncio.ensure_future(self._publish_replies())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _publish_replies(self) -> None:
         while True:
@@ -609,6 +612,18 @@ class NatsConnector(Connector):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(nc.close(), 2)
         self._subs.clear()
+
+
+async def _abandon_attempt(nc: Any) -> None:
+    """Close a client whose connection attempt failed, without waiting long: nats-py's
+    close() can hang on a connection that never completed (a failed TLS handshake)."""
+    nc.options["allow_reconnect"] = False
+    task = asyncio.ensure_future(nc.close())
+    done, _ = await asyncio.wait({task}, timeout=1.0)
+    if not done:
+        task.cancel()
+    elif not task.cancelled() and task.exception() is not None:
+        log.debug("closing a failed attempt: %s", task.exception())
 
 
 def _describe_error(exc: BaseException | None) -> str:
