@@ -142,6 +142,7 @@ class KombuConnector(Connector):
             self._sqs_lease = SqsLease(options.main_collective, options.identity,
                                        options.liveness_timeout)
         self._declared: set[str] = set()  # exchanges declared on the consuming channel
+        self._xprobe: topology.ExchangeProbe | None = None  # amqp, consuming connection
         #: amqp: the consuming socket while it keeps DRAIN_TIMEOUT (see _tune_for_drain).
         self._tuned_sock: Any = None
         self._reply_declared = False
@@ -151,6 +152,7 @@ class KombuConnector(Connector):
         self._pub_conn: kombu.Connection | None = None
         self._producer: Producer | None = None
         self._pub_declared: set[str] = set()
+        self._pub_probe: topology.ExchangeProbe | None = None
         self._pub_broken = False
         #: After a failed reconnection of the publisher: no new attempt before this
         #: (monotonic) time, each publish failing at once with _pub_error meanwhile.
@@ -192,9 +194,11 @@ class KombuConnector(Connector):
             raise
         with self._state_lock:
             self._conn, self._channel = conn, conn.channel()
+            self._xprobe = self._new_probe(conn)
         with self._pub_lock:
             self._pub_conn = pub
             self._producer = Producer(pub.channel(), auto_declare=False)
+            self._pub_probe = self._new_probe(pub)
         self._sweep(force=True)
         log.info("connected to %s", self._current.display if self._current
                  else self.options.display)
@@ -220,6 +224,9 @@ class KombuConnector(Connector):
 
         return self._on_consumer(op)
 
+    def _new_probe(self, conn: kombu.Connection) -> topology.ExchangeProbe | None:
+        return topology.ExchangeProbe(conn) if self.policy.is_amqp else None
+
     def _new_reply_queue_name(self) -> str:
         """A private queue per process; on SQS one of a few long-lived queues per
         host, held under an ``flock`` so that concurrent clients never share one."""
@@ -242,7 +249,7 @@ class KombuConnector(Connector):
                     return queue
             log.warning("no free SQS reply slot in %s; using a queue of this process",
                         folder)
-        return topology.reply_queue(main, identity)
+        return topology.reply_queue(main, identity, self.options.account)
 
     @property
     def _reply_is_persistent(self) -> bool:
@@ -280,8 +287,8 @@ class KombuConnector(Connector):
                 self._publish(None, [topology.node_queue(collective, t) for t in targets],
                               body, ttl)
             else:
-                self._publish(topology.directed_exchange(collective), list(targets), body,
-                              ttl)
+                self._publish(topology.directed_exchange(collective, policy.family),
+                              list(targets), body, ttl)
 
     def publish_reply(self, body: bytes, reply_to: str, *, ttl: int) -> None:
         """Queue a reply for the replies thread, which publishes everything queued in
@@ -334,7 +341,8 @@ class KombuConnector(Connector):
                 self._count("publish_errors", len(batch))
                 return
             try:
-                self._publish_batch([(None, reply_to, body, expiration(ttl))
+                exchange = topology.REPLY_EXCHANGE if self.policy.is_amqp else None
+                self._publish_batch([(exchange, reply_to, body, expiration(ttl))
                                      for reply_to, body, ttl in batch])
             except Exception as exc:
                 log.warning("could not publish %d repl%s to %s: %s", len(batch),
@@ -695,7 +703,7 @@ class KombuConnector(Connector):
             if collective not in have:
                 self.policy.declare_node_queue(self._channel, queue)
                 if not self.policy.direct_via_default:
-                    directed = topology.directed_exchange(collective)
+                    directed = topology.directed_exchange(collective, self.policy.family)
                     self._declare(directed)
                     self._channel.queue_bind(queue=queue, exchange=directed.name,
                                              routing_key=identity)
@@ -761,9 +769,9 @@ class KombuConnector(Connector):
             # before the queue goes (AMQP brokers drop a queue's bindings with it).
             for agent in sorted(agents):
                 self._unbind_agent(queue, collective, agent)
-            self._channel.queue_unbind(queue=queue,
-                                       exchange=topology.directed_exchange(collective).name,
-                                       routing_key=identity)
+            self._channel.queue_unbind(
+                queue=queue, exchange=topology.directed_exchange(
+                    collective, self.policy.family).name, routing_key=identity)
         # sqs: queue_delete removes the SNS subscriptions; redis: the list and owner.
         self._channel.queue_delete(queue=queue)
 
@@ -776,6 +784,11 @@ class KombuConnector(Connector):
                 self.policy.declare_node_queue(self._channel, self._reply_queue)
             else:
                 self.policy.declare_reply_queue(self._channel, self._reply_queue)
+                if self.policy.is_amqp:
+                    self._declare(topology.REPLY_EXCHANGE)
+                    self._channel.queue_bind(queue=self._reply_queue,
+                                             exchange=topology.REPLY_EXCHANGE.name,
+                                             routing_key=self._reply_queue)
             self._reply_declared = True
         if self._on_message is not None and self._reply_queue not in self._consumers:
             self._consume(self._reply_queue, None)
@@ -794,7 +807,7 @@ class KombuConnector(Connector):
 
     def _declare(self, exchange: ExchangeSpec) -> None:
         if exchange.name not in self._declared:
-            topology.declare_exchange(self._channel, exchange)
+            topology.declare_exchange(self._channel, exchange, self._xprobe)
             self._declared.add(exchange.name)
 
     def _consume(self, queue: str, target: Target) -> None:
@@ -903,6 +916,7 @@ class KombuConnector(Connector):
                 conn = self._open(attempt_deadline, role="consumer")
                 with self._state_lock:
                     self._conn, self._channel = conn, conn.channel()
+                    self._xprobe = self._new_probe(conn)
                 self._restore()
                 self._broken = False
                 self._pub_retry_at = 0.0  # the broker is back: the publisher may retry
@@ -1117,7 +1131,7 @@ class KombuConnector(Connector):
         channel = producer.channel
         for spec in {e.name: e for e, _, _, _ in items if e is not None}.values():
             if spec.name not in self._pub_declared:  # a synchronous call: uncorked
-                topology.declare_exchange(channel, spec)
+                topology.declare_exchange(channel, spec, self._pub_probe)
                 self._pub_declared.add(spec.name)
         if not self.policy.is_amqp:
             for exchange, key, body, expiration in items:
@@ -1164,6 +1178,7 @@ class KombuConnector(Connector):
         self._pub_retry_at, self._pub_delay = 0.0, FIRST_BACKOFF
         self._pub_conn = conn
         self._producer = Producer(conn.channel(), auto_declare=False)
+        self._pub_probe = self._new_probe(conn)
         self._pub_broken = False
         self._count("reconnects")
 
