@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_URLS = {
     "amqp": "amqp://guest:guest@127.0.0.1:5672//",
@@ -295,9 +295,9 @@ def amqp_login(url: str, timeout: float = 1.0) -> str | None:
 
     parts = urlsplit(url)
     host = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}"
-    vhost = parts.path[1:] or "/"
-    conn = amqp.Connection(host, userid=parts.username or "guest",
-                           password=parts.password or "guest", virtual_host=vhost,
+    vhost = unquote(parts.path[1:]) or "/"
+    conn = amqp.Connection(host, userid=unquote(parts.username or "guest"),
+                           password=unquote(parts.password or "guest"), virtual_host=vhost,
                            connect_timeout=timeout, read_timeout=timeout,
                            write_timeout=timeout)
     try:
@@ -362,12 +362,20 @@ class RabbitMQServer:
 
     _count = 0
 
-    def __init__(self) -> None:
+    def __init__(self, *, plugins: tuple[str, ...] = (), config: str = "",
+                 cookie: str | None = None) -> None:
         RabbitMQServer._count += 1
         self.binary = rabbitmq_server_binary()
         self.port = free_port()
         self.dist_port = free_port()
         self.node = f"mcotest{os.getpid()}x{RabbitMQServer._count}@localhost"
+        #: Plugins to enable (``rabbitmq_management`` gets a port of its own).
+        self.plugins = plugins
+        self.management_port = free_port() if "rabbitmq_management" in plugins else 0
+        #: Extra ``rabbitmq.conf`` lines (cluster formation, for instance).
+        self.config = config
+        #: The Erlang cookie; nodes of one cluster share it.
+        self.cookie = cookie
         self.directory: str | None = None
         self.process: Any = None
         self._output: Any = None
@@ -378,17 +386,40 @@ class RabbitMQServer:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
 
+    @property
+    def management_url(self) -> str:
+        return f"http://guest:guest@127.0.0.1:{self.management_port}"
+
+    def ctl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
+        """Run ``rabbitmqctl`` against this node; its output, or RuntimeError."""
+        import subprocess
+
+        ctl = os.path.join(os.path.dirname(self.binary or ""), "rabbitmqctl")
+        proc = subprocess.run([ctl, "-n", self.node, *args], env=self.env(), input=input,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {proc.stderr or proc.stdout}")
+        return proc.stdout
+
     def _prepare(self) -> str:
         import tempfile
 
         if self.directory is None:
             self.directory = tempfile.mkdtemp(prefix="mco-rabbitmq-")
             with open(os.path.join(self.directory, "enabled_plugins"), "w") as fh:
-                fh.write("[].\n")
+                fh.write(f"[{','.join(self.plugins)}].\n")
             with open(os.path.join(self.directory, "rabbitmq-env.conf"), "w") as fh:
                 fh.write("# empty: not the system's rabbitmq-env.conf\n")
             with open(os.path.join(self.directory, "rabbitmq.conf"), "w") as fh:
-                fh.write("# a private test node: the defaults\n")
+                fh.write("# a private test node\n" + self.config + "\n")
+                if self.management_port:
+                    fh.write(f"management.tcp.port = {self.management_port}\n"
+                             "management.tcp.ip = 127.0.0.1\n")
+            if self.cookie is not None:
+                cookie = os.path.join(self.directory, ".erlang.cookie")
+                with open(cookie, "w") as fh:
+                    fh.write(self.cookie)
+                os.chmod(cookie, 0o400)
         return self.directory
 
     def env(self) -> dict[str, str]:
