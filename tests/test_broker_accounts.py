@@ -191,8 +191,9 @@ def refused(url: str, action: Callable[[Any], Any]) -> str:
     """Run ``action(channel)`` on a raw AMQP connection of ``url``'s account; the
     broker's 403 refusal (publishes are refused asynchronously: a synchronous call
     after them brings the refusal back). Fails if the broker allowed it."""
-    import amqp
     from urllib.parse import unquote, urlsplit
+
+    import amqp
 
     parts = urlsplit(url)
     conn = amqp.Connection(f"127.0.0.1:{parts.port}", userid=parts.username,

@@ -6,16 +6,12 @@ exchange it touches (the topology's exchanges are all topic exchanges on AMQP fo
 reason: RabbitMQ checks routing keys on topic exchanges only). With ``R`` =
 ``mcollective_reply``:
 
-=============  ==========================  ==================================  ==========================
-account        configure                   write                               read
-=============  ==========================  ==================================  ==========================
-node           ``C.node.<its identities>`` those queues, ``R``                 those queues,
-                                           (+ ``C.broadcast`` with key          ``C.broadcast``,
-                                           ``agent.registration`` only, if      ``C.directed``
-                                           ``registration``)
-client         ``M.reply.<account>.*``     ``C.broadcast``, ``C.directed``,    its reply queues, ``R``
-                                           its reply queues
-=============  ==========================  ==================================  ==========================
+* a **node**: configure its queues ``C.node.<identity>``; write those queues and ``R``
+  (and ``C.broadcast``, with routing key ``agent.registration`` only, if it registers);
+  read its queues, ``C.broadcast`` and ``C.directed``;
+* a **client**: configure and read its reply queues ``M.reply.<account>.*`` (read
+  ``R`` too, to bind them); write ``C.broadcast`` and ``C.directed`` of its
+  collectives, and its reply queues.
 
 Topic permissions: a node binds ``C.broadcast`` with ``agent.<name>`` keys and
 ``C.directed`` with its own identities only, and publishes to ``R`` with reply names
@@ -228,7 +224,7 @@ def apply_management(setup: RabbitSetup, url: str, *, timeout: float = 10.0) -> 
             f"{base}/api/{path}", data=json.dumps(body).encode(), method="PUT",
             headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout):
                 pass
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:200]
