@@ -108,16 +108,9 @@ def _client(client: ClientAccount) -> RabbitAccount:
                          f"^({re.escape(REPLY)}|{mine})$", topics)
 
 
-def federation_queues(account: str, collective: str) -> tuple[str, str]:
-    """The queues of a federation account: requests of ``collective`` relayed from
-    here, and replies collected here for clients of ``collective``."""
-    return (f"{collective}.federation.{account}.requests",
-            f"{collective}.federation.{account}.replies")
-
-
 def _federation(fed: FederationAccount) -> RabbitAccount:
-    queues = [federation_queues(fed.account, c)[0] for c in fed.relays]
-    queues += [federation_queues(fed.account, c)[1] for c in fed.collects]
+    queues = [topology.relay_queues(c, fed.account)[0] for c in fed.relays]
+    queues += [topology.relay_queues(c, fed.account)[1] for c in fed.collects]
     read = [*queues] + [topology.broadcast_exchange(c).name for c in fed.relays]
     read += [topology.directed_exchange(c).name for c in fed.relays]
     write = [*queues]

@@ -35,13 +35,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
 import kombu
 from kombu import Consumer, Producer, Queue
 
-from mcollective.connector import Connector, MessageHandler
+from mcollective.connector import Connector, MessageHandler, RelayHandler
 from mcollective.errors import ConnectionFailed
 from mcollective_connector_kombu import amqp_transport, topology
 from mcollective_connector_kombu.options import BrokerURL, KombuOptions
@@ -90,9 +90,30 @@ class NodeSubscription:
     agents: frozenset[str]
 
 
-#: What a consumed queue delivers to: a node identity, ``None`` (this client's replies)
-#: or, for a redis PUB/SUB subscription, a (collective, agent) to fan out locally.
-Target = str | None | tuple[str, str]
+@dataclass(frozen=True)
+class _Relay:
+    """A federation broker's queue (see topology.relay_queues) and its handler."""
+
+    kind: str  # "requests" or "replies"
+    collective: str
+    queue: str
+    bindings: tuple[tuple[ExchangeSpec, str], ...]
+    handler: RelayHandler = field(compare=False)
+
+    def route(self, message: Any) -> str | None:
+        """Requests: the target identity of a direct request (None: broadcast);
+        replies: the reply destination (the routing key)."""
+        info = getattr(message, "delivery_info", None) or {}
+        key = info.get("routing_key")
+        if self.kind == "replies":
+            return str(key) if key is not None else None
+        return str(key) if info.get("exchange") == self.bindings[1][0].name else None
+
+
+#: What a consumed queue delivers to: a node identity, ``None`` (this client's replies),
+#: for a redis PUB/SUB subscription a (collective, agent) to fan out locally, or a
+#: federation relay.
+Target = str | None | tuple[str, str] | _Relay
 
 
 def backoff(delay: float) -> float:
@@ -124,6 +145,8 @@ class KombuConnector(Connector):
         #: redis: (collective, agent) -> local identities hosting it (from _desired).
         self._hosting: dict[tuple[str, str], tuple[str, ...]] = {}
         self._reply_queue: str | None = None
+        #: Federation relays (desired state, like _desired): queue -> relay.
+        self._relays: dict[str, _Relay] = {}
         self._reply_slot: IO[str] | None = None  # sqs: flock on our host reply queue
         # Consuming side, touched only by whoever runs consumer operations (see _on_consumer).
         self._conn: kombu.Connection | None = None
@@ -223,6 +246,43 @@ class KombuConnector(Connector):
             return self._reply_queue
 
         return self._on_consumer(op)
+
+    def relay_requests(self, collective: str, handler: RelayHandler) -> None:
+        family = self.policy.family
+        queue = topology.relay_queues(collective, self.options.account)[0]
+        self._add_relay(_Relay("requests", collective, queue, (
+            (topology.broadcast_exchange(collective), "agent.*"),
+            (topology.directed_exchange(collective, family), "#")), handler))
+
+    def relay_replies(self, collective: str, handler: RelayHandler) -> None:
+        queue = topology.relay_queues(collective, self.options.account)[1]
+        self._add_relay(_Relay("replies", collective, queue, (
+            (topology.REPLY_EXCHANGE, f"{collective}.reply.#"),), handler))
+
+    def _add_relay(self, relay: _Relay) -> None:
+        if not self.policy.is_amqp:
+            raise NotImplementedError(
+                f"federation needs RabbitMQ (amqp://) or NATS; {self.options.display} is "
+                f"{self.policy.family}")
+
+        def op() -> None:
+            self._relays[relay.queue] = relay
+            try:
+                self._apply_relay(relay)
+            except self._recoverable_errors():
+                self._broken = True  # applied when the connection is back
+            self._repair_if_not_started()
+
+        self._on_consumer(op)
+
+    def _apply_relay(self, relay: _Relay) -> None:
+        self.policy.declare_node_queue(self._channel, relay.queue)
+        for exchange, key in relay.bindings:
+            self._declare(exchange)
+            self._channel.queue_bind(queue=relay.queue, exchange=exchange.name,
+                                     routing_key=key)
+        if self._on_message is not None and relay.queue not in self._consumers:
+            self._consume(relay.queue, relay)
 
     def _new_probe(self, conn: kombu.Connection) -> topology.ExchangeProbe | None:
         return topology.ExchangeProbe(conn) if self.policy.is_amqp else None
@@ -804,6 +864,9 @@ class KombuConnector(Connector):
         for key, queue in self._pubsub.items():
             if queue not in self._consumers:
                 self._consume(queue, key)
+        for queue, relay in self._relays.items():
+            if queue not in self._consumers:
+                self._consume(queue, relay)
 
     def _declare(self, exchange: ExchangeSpec) -> None:
         if exchange.name not in self._declared:
@@ -840,6 +903,14 @@ class KombuConnector(Connector):
         if isinstance(body, str):
             body = body.encode()
         body = bytes(body)
+        if isinstance(target, _Relay):
+            try:
+                target.handler(body, target.route(message))
+            except Exception:
+                self._count("handler_errors")
+                log.exception("federation handler failed for a message from %s",
+                              target.queue)
+            return
         if isinstance(target, tuple):
             with self._state_lock:
                 identities: tuple[str | None, ...] = self._hosting.get(target, ())
@@ -946,6 +1017,8 @@ class KombuConnector(Connector):
         subscription the broker now refuses is dropped (and logged) rather than retried
         forever; connection errors propagate, to be retried."""
         self._ensure_reply_queue()
+        for relay in list(self._relays.values()):
+            self._apply_relay(relay)
         with self._state_lock:
             identities = list(self._desired)
         for identity in identities:
@@ -1057,7 +1130,7 @@ class KombuConnector(Connector):
                 for identity, collectives in list(self._bound.items()):
                     for collective, agents in list(collectives.items()):
                         self._drop_node_queue(identity, collective, agents)
-                for queue in self._pubsub.values():
+                for queue in [*self._pubsub.values(), *self._relays]:
                     self._channel.queue_delete(queue=queue)
                 if (self._reply_declared and self._reply_queue is not None
                         and not self._reply_is_persistent):

@@ -140,6 +140,14 @@ class ExchangeProbe:
             return False
 
 
+def relay_queues(collective: str, account: str) -> tuple[str, str]:
+    """A federation broker's queues: every request of ``collective`` (bound with
+    ``agent.*`` to ``C.broadcast`` and ``#`` to ``C.directed``), and every reply to
+    clients of ``collective`` (bound with ``C.reply.#`` to the reply exchange)."""
+    return (f"{collective}.federation.{account}.requests",
+            f"{collective}.federation.{account}.replies")
+
+
 def declare_exchange(channel: Any, exchange: ExchangeSpec,
                      probe: ExchangeProbe | None = None) -> None:
     """Declare ``exchange`` (non-durable), unless ``probe`` finds it exists already."""

@@ -38,11 +38,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from mcollective.connector import Connector, MessageHandler
+from mcollective.connector import Connector, MessageHandler, RelayHandler
 from mcollective.errors import ConnectionFailed
 from mcollective_connector_nats import subjects
 from mcollective_connector_nats.options import NatsOptions, mask
@@ -72,9 +72,39 @@ class NodeSubscription:
     agents: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Relay:
+    """A federation broker's subscription: every request of a collective
+    (``C.broadcast.agent.*`` and ``C.node.>``) or every reply to its clients
+    (``C.reply.>``)."""
+
+    kind: str  # "requests" or "replies"
+    collective: str
+    handler: RelayHandler = field(compare=False)
+
+    def subjects(self) -> list[str]:
+        c = self.collective
+        if self.kind == "requests":
+            return [f"{c}.broadcast.agent.*", f"{c}.node.>"]
+        return [f"{c}.reply.>"]
+
+    def route(self, subject: str) -> str | None:
+        if self.kind == "replies":
+            return subject
+        prefix = f"{self.collective}.node."
+        return subject[len(prefix):] if subject.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class _Routed:
+    relay: _Relay
+    subject: str
+
+
 #: Where a received message goes: a node identity (direct), ``None`` (this client's
-#: replies) or a (collective, agent) broadcast, fanned out to the identities hosting it.
-Target = str | None | tuple[str, str]
+#: replies), a (collective, agent) broadcast, fanned out to the identities hosting it,
+#: or a federation relay.
+Target = str | None | tuple[str, str] | _Relay
 
 
 class NatsConnector(Connector):
@@ -91,6 +121,7 @@ class NatsConnector(Connector):
         self._desired: dict[str, NodeSubscription] = {}
         self._hosting: dict[tuple[str, str], tuple[str, ...]] = {}
         self._reply_subject: str | None = None
+        self._relays: list[_Relay] = []
         # Loop side (touched on the loop only).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._io_thread: threading.Thread | None = None
@@ -356,7 +387,22 @@ class NatsConnector(Connector):
                 wanted[subjects.broadcast(collective, agent)] = (collective, agent)
             if self._reply_subject is not None:
                 wanted[self._reply_subject] = None
+            for relay in self._relays:
+                for subject in relay.subjects():
+                    wanted[subject] = relay
         return wanted
+
+    def relay_requests(self, collective: str, handler: RelayHandler) -> None:
+        self._add_relay(_Relay("requests", collective, handler))
+
+    def relay_replies(self, collective: str, handler: RelayHandler) -> None:
+        self._add_relay(_Relay("replies", collective, handler))
+
+    def _add_relay(self, relay: _Relay) -> None:
+        self._require_connection()
+        with self._state_lock:
+            self._relays.append(relay)
+        self._call(self._apply(), OPERATION_TIMEOUT)
 
     # --- delivery -------------------------------------------------------------------
 
@@ -368,6 +414,14 @@ class NatsConnector(Connector):
             if item is _STOP:
                 return
             body, target = item
+            if isinstance(target, _Routed):
+                try:
+                    target.relay.handler(body, target.relay.route(target.subject))
+                except Exception:
+                    self._count("handler_errors")
+                    log.exception("federation handler failed for a message on %s",
+                                  target.subject)
+                continue
             if isinstance(target, tuple):
                 with self._state_lock:
                     identities: tuple[str | None, ...] = self._hosting.get(target, ())
@@ -536,6 +590,16 @@ class NatsConnector(Connector):
 
     def _callback(self, target: Target) -> Callable[[Any], Coroutine[Any, Any, None]]:
         inbox, stats, lock = self._inbox, self.stats, self._stats_lock
+
+        if isinstance(target, _Relay):
+            relay = target
+
+            async def on_relayed(msg: Any) -> None:
+                with lock:
+                    stats["received"] += 1
+                inbox.put((msg.data, _Routed(relay, msg.subject)))
+
+            return on_relayed
 
         async def on_msg(msg: Any) -> None:
             with lock:
