@@ -6,11 +6,15 @@ node with the management plugin, started once for this module:
 * real daemons and the real ``mco``, each logged in with its own account, work with
   only these rights (ping, rpc, discovery, direct requests, a sub-collective);
 * every forbidden operation is refused by the broker itself (403 ACCESS_REFUSED), one
-  test per denial, with raw AMQP connections of those accounts.
+  test per denial, with raw AMQP connections of those accounts;
+* the two vhosts are two isolated networks: an account of one cannot enter the other,
+  and alice reaches collective "far" (vhost /mco-other) only through a federation
+  broker holding an account on each side.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,16 +40,21 @@ PASSWORD = "pw-{}"
 
 def other_layout() -> dict[str, Any]:
     """Collective "far" on its own vhost: another network's broker."""
-    return {"vhost": OTHER_VHOST, "collectives": ["far"],
+    return {"vhost": OTHER_VHOST, "collectives": ["far", "main"],
             "nodes": [{"account": "far1", "password": PASSWORD.format("far1"),
-                       "identities": ["far1.example.org"]}],
-            "clients": [{"account": "carol", "password": PASSWORD.format("carol")}]}
+                       "identities": ["far1.example.org"], "collectives": ["far"]}],
+            "clients": [{"account": "carol", "password": PASSWORD.format("carol"),
+                         "collectives": ["far"]}],
+            # The federation's account here: publishes into far, collects the replies
+            # to clients of main.
+            "federations": [{"account": "fedout", "password": PASSWORD.format("fedout"),
+                             "publishes": ["far"], "collects": ["main"]}]}
 
 
 def layout(vhost: str) -> dict[str, Any]:
     return {
         "vhost": vhost,
-        "collectives": ["main", "uk", "secret"],
+        "collectives": ["main", "uk", "secret", "far"],
         "nodes": [{"account": name.split(".")[0],
                    "password": PASSWORD.format(name.split(".")[0]),
                    "identities": [name],
@@ -53,9 +62,12 @@ def layout(vhost: str) -> dict[str, Any]:
                    "registration": name.startswith("web1")}
                   for name in FLEET],
         "clients": [{"account": "alice", "password": PASSWORD.format("alice"),
-                     "collectives": ["main", "uk"]},
+                     "collectives": ["main", "uk", "far"]},
                     {"account": "bob", "password": PASSWORD.format("bob"),
                      "collectives": ["main"]}],
+        # The federation's account here: relays requests for far, answers main's clients.
+        "federations": [{"account": "fedin", "password": PASSWORD.format("fedin"),
+                         "relays": ["far"], "answers": ["main"]}],
     }
 
 
@@ -119,9 +131,9 @@ def wait_for_management(server: RabbitMQServer, timeout: float = 60) -> None:
 
 
 def test_the_set_up_created_accounts_and_exchanges(rabbit: RabbitMQServer) -> None:
-    for vhost, accounts, collective in ((VHOST, {"web1", "web2", "db1", "alice", "bob"},
-                                         "main"),
-                                        (OTHER_VHOST, {"far1", "carol"}, "far")):
+    for vhost, accounts, collective in ((VHOST, {"web1", "web2", "db1", "alice", "bob",
+                                                 "fedin"}, "main"),
+                                        (OTHER_VHOST, {"far1", "carol", "fedout"}, "far")):
         users = rabbit.ctl("list_permissions", "-p", vhost, "--silent")
         assert {line.split()[0] for line in users.splitlines()} == accounts | {"guest"} \
             or {line.split()[0] for line in users.splitlines()} == accounts
@@ -140,7 +152,7 @@ def fleet(rabbit: RabbitMQServer, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[LocalCollective]:
     root = tmp_path_factory.mktemp("least-privilege")
     collective = LocalCollective(root, connector_url=url_of(rabbit, "alice"),
-                                 collectives=("main", "uk"),
+                                 collectives=("main", "uk", "far"),
                                  extra_config={"plugin.kombu.max_backoff": 1})
     try:
         for identity, (facts, classes) in FLEET.items():
@@ -307,3 +319,52 @@ def test_an_account_cannot_enter_another_vhost(rabbit: RabbitMQServer) -> None:
     assert amqp_login(url_of(rabbit, "carol", OTHER_VHOST), 10) is None
     why = amqp_login(url_of(rabbit, "alice", OTHER_VHOST), 10)
     assert why is not None and "access to vhost" in why.lower(), why
+
+
+# --- a federation between the two vhosts, each side with its own account -----------------
+
+
+def test_alice_reaches_far_through_the_federation(
+        rabbit: RabbitMQServer, fleet: LocalCollective, tmp_path: Path) -> None:
+    """alice's account has no access to /mco-other, where far's nodes are; the
+    federation broker (account fedin on our vhost, fedout on the other) forwards her
+    request and her replies come back; its audit log says so."""
+    far = LocalCollective(tmp_path / "far", connector_url=url_of(rabbit, "carol",
+                                                                   OTHER_VHOST),
+                          collectives=("far",), psk=fleet.psk)
+    fed_root = tmp_path / "fed"
+    fed_root.mkdir()
+    for side, url in (("clients", url_of(rabbit, "fedin")),
+                      ("nodes", url_of(rabbit, "fedout", OTHER_VHOST))):
+        (fed_root / f"{side}.cfg").write_text(
+            f"identity = fed-{side}\ncollectives = far,main\nconnector = kombu\n"
+            f"plugin.kombu.url = {url}\nsecurityprovider = psk\nplugin.psk = {fleet.psk}\n")
+    (fed_root / "federation.yaml").write_text(yaml.safe_dump({
+        "name": "fed-main-far", "collectives": ["far"], "clients": "clients.cfg",
+        "nodes": "nodes.cfg", "reply_collectives": ["main"],
+        "audit": str(fed_root / "audit.log")}))
+    federation = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mco-federation"), "-c",
+         str(fed_root / "federation.yaml"), "--pidfile", str(fed_root / "pid"),
+         "--logfile", str(fed_root / "federation.log")])
+    try:
+        far.add_node("far1.example.org", facts={"country": "jp"},
+                     settings={"plugin.kombu.url": url_of(rabbit, "far1", OTHER_VHOST)})
+        deadline = time.monotonic() + 60
+        while not (fed_root / "pid").exists():
+            assert federation.poll() is None, (fed_root / "federation.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        replies = rpc_json(fleet, "rpcutil", "get_fact", "fact=country", "-T", "far")
+        assert [(r["sender"], r["data"]["value"]) for r in replies] == [
+            ("far1.example.org", "jp")]
+        records = [json.loads(line) for line in
+                   (fed_root / "audit.log").read_text().splitlines()]
+        forwarded = [r for r in records if r["event"] == "forwarded"]
+        assert forwarded and forwarded[-1]["action"] == "get_fact"
+        assert forwarded[-1]["caller"].startswith("user=")
+        assert "ACCESS_REFUSED" not in (fed_root / "federation.log").read_text()
+    finally:
+        federation.terminate()
+        federation.wait(30)
+        far.stop_all()
