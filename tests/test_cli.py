@@ -121,7 +121,7 @@ def test_plugins_lists_every_kind(fleet: LocalCollective) -> None:
     assert found[("security", "psk")]["distribution"] == "mcollective-security-psk"
     assert found[("facts", "yaml")]["distribution"] == "mcollective-facts-yaml"
     assert found[("facts", "system")]["distribution"] == "mcollective-facts-system"
-    assert found[("agent", "rpcutil")]["distribution"] == "mcollective"
+    assert found[("agent", "rpcutil")]["distribution"] == "mcollective-core"
     table = ok(fleet.mco("plugins"))
     assert "KIND" in table.stdout and "mcollective-connector-kombu" in table.stdout
 
