@@ -210,3 +210,20 @@ def test_only_replies_to_its_own_requests_go_back(world: World) -> None:
     world.node.publish_reply(encode_reply(stray, world.security), world.reply_to, ttl=60)
     assert wait_until(lambda: world.broker.stats["replies_dropped"] >= 1)
     assert world.replies.items == []
+
+
+def test_a_connector_that_cannot_relay_is_a_configuration_error(tmp_path: Path) -> None:
+    for side in ("clients", "nodes"):
+        (tmp_path / f"{side}.cfg").write_text(
+            f"identity = fed-{side}\ncollectives = far,home\nconnector = loopback\n"
+            "securityprovider = contracttest\n")
+    (tmp_path / "federation.yaml").write_text(yaml.safe_dump({
+        "name": "fed", "collectives": ["far"], "clients": "clients.cfg",
+        "nodes": "nodes.cfg", "audit": str(tmp_path / "audit.log")}))
+    broker = FederationBroker(load_settings(tmp_path / "federation.yaml"),
+                              plugins=plugins())
+    try:
+        with pytest.raises(ConfigError, match="connectors that relay"):
+            broker.start()
+    finally:
+        broker.stop()

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from mcollective.errors import ConnectionFailed, MessageError, SecurityError
+from mcollective.errors import ConfigError, ConnectionFailed, MessageError, SecurityError
 from mcollective.message import Reply, Request, add_hop, seen_by, unwrap_secure
 from mcollective.plugins import PluginManager, make_plugin_manager
 
@@ -107,10 +107,14 @@ class FederationBroker:
             self._connect(connector, config.connection_timeout or 10.0)
         self.clients.start(lambda body, identity: None)
         self.nodes.start(lambda body, identity: None)
-        for collective in s.reply_collectives:
-            self.nodes.relay_replies(collective, self._on_reply)
-        for collective in s.collectives:
-            self.clients.relay_requests(collective, self._on_request)
+        try:
+            for collective in s.reply_collectives:
+                self.nodes.relay_replies(collective, self._on_reply)
+            for collective in s.collectives:
+                self.clients.relay_requests(collective, self._on_request)
+        except NotImplementedError as exc:
+            raise ConfigError(f"{exc}: a federation needs connectors that relay "
+                              "(kombu on amqp://, nats)", file=s.source) from None
         log.info("federation %s ready: forwarding %s from %s to %s", self.name,
                  ",".join(s.collectives), self._where(self.clients),
                  self._where(self.nodes))
