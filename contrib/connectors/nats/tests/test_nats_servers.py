@@ -203,3 +203,19 @@ def test_a_refused_subscription_is_an_error() -> None:
             assert heard.items == []
         finally:
             node.close()
+
+
+def test_a_message_larger_than_the_servers_max_payload_is_a_clear_error() -> None:
+    with _server("max_payload: 4096") as server:
+        client = nats_connector(server.url, "client")
+        try:
+            client.connect(timeout=5)
+            with pytest.raises(ConnectionFailed, match="MaxPayloadError"):
+                client.publish_request(b"x" * 8192, collective="mcollective",
+                                       agent="rpcutil", ttl=60)
+            # The connection is fine afterwards.
+            client.publish_request(b"small", collective="mcollective", agent="rpcutil",
+                                   ttl=60)
+            assert client.stats["publish_errors"] == 1
+        finally:
+            client.close()
