@@ -12,6 +12,18 @@ from mcollective.testing.brokers import require_broker
 from mcollective.testing.collective import LocalCollective
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis without deadlines and derandomized: CI runs on two loaded cores,
+    where a deadline fails a test for the machine's business, not the code's."""
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("mcollective", deadline=None, derandomize=True,
+                              print_blob=True)
+    settings.load_profile("mcollective")
+
+
 @pytest.fixture
 def plugin_manager() -> PluginManager:
     """A plugin manager with every hook spec and no entry points loaded."""
@@ -47,6 +59,11 @@ def amqp_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return require_broker("redis")
+
+
+@pytest.fixture
+def nats_url() -> str:
+    return require_broker("nats")
 
 
 @pytest.fixture(scope="session")
