@@ -23,6 +23,11 @@ Usage::
     python bench/scale.py --transports amqp --nodes 10,100,1000,10000
     python bench/scale.py --transports redis --nodes 1000 --rounds 100   # the issue's check
     python bench/scale.py --transports sqs --nodes 10,100      # on a moto server it starts
+    python bench/scale.py --transports nats,amqp --nodes 100,1000  # NATS next to RabbitMQ
+
+NATS uses the ``nats`` connector (``mcollective-connector-nats``); its raw baseline is
+plain nats-py: K processes each subscribing N/K node subscriptions to one broadcast
+subject and publishing 300-byte replies to the client's reply subject.
 
 SQS runs against ``MCO_TEST_SQS_URL`` if set, else a moto server started for the run
 (plain HTTP). Both sides poll every queue they consume (``polling_interval`` 0.02 s, no
@@ -49,6 +54,7 @@ from typing import Any
 URLS = {
     "amqp": os.environ.get("MCO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
     "redis": os.environ.get("MCO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "nats": os.environ.get("MCO_TEST_NATS_URL", "nats://127.0.0.1:4222"),
 }
 PSK = "scale-benchmark-key"
 #: Polling of SQS queues on both sides (see the module docstring).
@@ -71,7 +77,8 @@ def broker_pid(url: str) -> int | None:
 
     import psutil
 
-    port = urlsplit(url).port or {"amqp": 5672, "redis": 6379}.get(url.split(":")[0])
+    port = urlsplit(url).port or {"amqp": 5672, "redis": 6379,
+                                  "nats": 4222}.get(url.split(":")[0])
     if port is None:
         return None
     try:
@@ -140,6 +147,7 @@ class Emulators:
                  ) -> None:
         self.root, self.url, self.collective = root, url, collective
         self.extra = EXTRA.get(url.split(":", 1)[0], "")
+        self.connector = "nats" if url.startswith(("nats://", "tls://")) else "kombu"
         self.nodes, self.procs = nodes, max(1, min(procs, nodes))
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -147,8 +155,9 @@ class Emulators:
         path = self.root / f"{identity}.cfg"
         path.write_text(
             f"identity = {identity}\ncollectives = {self.collective}\n"
-            f"main_collective = {self.collective}\nconnector = kombu\n"
-            f"plugin.kombu.url = {self.url}\nsecurityprovider = psk\nplugin.psk = {PSK}\n"
+            f"main_collective = {self.collective}\nconnector = {self.connector}\n"
+            f"plugin.{self.connector}.url = {self.url}\nsecurityprovider = psk\n"
+            f"plugin.psk = {PSK}\n"
             f"factsource = \nclassesfile = /nonexistent\nlogger_type = file\n"
             f"logfile = {self.root / identity}.log\nloglevel = warn\n"
             f"statedir = {self.root / 'state' / identity}\n{self.extra}{extra}")
@@ -310,10 +319,85 @@ def raw_server(url: str, collective: str, identities: list[str], ready: Any) -> 
                                  retry=False)
 
 
+def raw_nats_server(url: str, collective: str, identities: list[str], ready: Any) -> None:
+    import asyncio
+
+    import nats
+
+    async def serve() -> None:
+        nc = await nats.connect(url)
+
+        async def on_message(msg: Any) -> None:
+            await nc.publish(msg.reply, REPLY_BODY)
+
+        for _ in identities:
+            await nc.subscribe(f"{collective}.broadcast.agent.rpcutil", cb=on_message)
+        await nc.flush()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def raw_nats_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
+                    ) -> dict[str, Any]:
+    """The raw baseline on NATS (see the module docstring)."""
+    import asyncio
+
+    import nats
+
+    collective = f"raw{uuid.uuid4().hex[:8]}"
+    ctx = multiprocessing.get_context("spawn")
+    workers = []
+    for ids in [list(range(nodes))[i::procs] for i in range(procs)]:
+        ready = ctx.Event()
+        proc = ctx.Process(target=raw_nats_server,
+                           args=(url, collective, [str(i) for i in ids], ready), daemon=True)
+        proc.start()
+        workers.append((proc, ready))
+    for _, ready in workers:
+        ready.wait(300)
+    loop = asyncio.new_event_loop()
+    nc = loop.run_until_complete(nats.connect(url))
+    reply = f"{collective}.reply.{uuid.uuid4().hex[:8]}"
+    count = [0]
+    done: list[asyncio.Event] = []
+
+    async def on_reply(msg: Any) -> None:
+        count[0] += 1
+        if count[0] >= nodes and done:
+            done[0].set()
+
+    loop.run_until_complete(nc.subscribe(reply, cb=on_reply))
+
+    async def round_trip() -> tuple[float, int]:
+        count[0] = 0
+        done[:] = [asyncio.Event()]
+        started = time.perf_counter()
+        await nc.publish(f"{collective}.broadcast.agent.rpcutil", REQUEST_BODY, reply=reply)
+        try:
+            await asyncio.wait_for(done[0].wait(), timeout)
+        except TimeoutError:
+            pass
+        return time.perf_counter() - started, count[0]
+
+    try:
+        return timed_rounds(lambda: loop.run_until_complete(round_trip()), nodes, rounds,
+                            CpuMeter([proc.pid for proc, _ in workers if proc.pid], url),
+                            "raw")
+    finally:
+        for proc, _ in workers:
+            proc.terminate()
+        loop.run_until_complete(nc.close())
+        loop.close()
+
+
 def raw_rounds(url: str, nodes: int, procs: int, rounds: int, timeout: float
                ) -> dict[str, Any]:
     from kombu import Consumer, Producer, Queue
 
+    if url.startswith("nats://"):
+        return raw_nats_rounds(url, nodes, procs, rounds, timeout)
     collective = f"raw{uuid.uuid4().hex[:8]}"
     ctx = multiprocessing.get_context("spawn")
     workers = []

@@ -109,7 +109,8 @@ def test_emulator_on_rabbitmq(tmp_path: Path, amqp_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", [pytest.param("amqp", marks=pytest.mark.broker("amqp")),
-                                    pytest.param("redis", marks=pytest.mark.broker("redis"))])
+                                    pytest.param("redis", marks=pytest.mark.broker("redis")),
+                                    pytest.param("nats", marks=pytest.mark.broker("nats"))])
 def test_1000_emulated_nodes_answer_100_consecutive_broadcasts(
         tmp_path: Path, scheme: str, request: pytest.FixtureRequest) -> None:
     """The issue's scale check: two emulators host 1,000 nodes on a real broker; 100
@@ -120,7 +121,9 @@ def test_1000_emulated_nodes_answer_100_consecutive_broadcasts(
 
     url = request.getfixturevalue(f"{scheme}_url")
     name = f"scale{tmp_path.name[-6:].replace('-', '')}"
-    with LocalCollective(tmp_path, connector_url=url, collectives=(name,)) as collective:
+    connector = "nats" if scheme == "nats" else "kombu"
+    with LocalCollective(tmp_path, connector_url=url, collectives=(name,),
+                         connector=connector) as collective:
         start_emulator(collective, "a", 500)
         start_emulator(collective, "b", 500, offset=500)
         everyone = set(emulated_identities("a", 500) + emulated_identities("b", 500, 500))

@@ -430,3 +430,28 @@ def test_no_response_and_unexpected_response_lists() -> None:
         nobody, _ = make(session, discovery_timeout=0.2)
         nobody.fact_filter("country=fr")
         assert nobody.call("echo", message="x") == [] and nobody.stats.exit_code() == 1
+
+
+# --- acting for several callers over one session ------------------------------------
+
+
+class _Alice(HmacSecurity):
+    def caller_id(self) -> str:
+        return "user=alice"
+
+
+def test_a_caller_session_signs_as_its_caller_over_the_same_connection(six: Any) -> None:
+    _, session = six
+    alice = session.as_caller(_Alice())
+    c, spy = make(alice)
+    found: list[str] = []
+    c.fact_filter("country=de")
+    assert sorted(c.discover(on_node=found.append)) == ["n2", "n4", "n6"]
+    assert sorted(found) == ["n2", "n4", "n6"]  # each reported as it answered
+    results = c.call("echo", message="hi")
+    assert sorted(r.sender for r in results) == ["n2", "n4", "n6"]
+    assert {r.caller for r, _ in spy.requests} == {"user=alice"}
+    assert alice.connector is session.connector and alice.reply_to == session.reply_to
+    alice.close()  # the parent owns the connection
+    assert session.connector is not None
+    assert sorted(r.sender for r in client(session).call("echo", message="x")) == SIX

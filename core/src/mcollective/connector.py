@@ -17,6 +17,11 @@ from typing import Any
 #: message (``None`` for replies arriving at a client).
 MessageHandler = Callable[[bytes, "str | None"], None]
 
+#: Federation: ``handler(body, route)``; for relayed requests ``route`` is the target
+#: identity of a direct request (``None``: a broadcast), for relayed replies the reply
+#: destination they were sent to.
+RelayHandler = Callable[[bytes, "str | None"], None]
+
 
 class Connector(ABC):
     """A connection to the middleware for one process."""
@@ -80,3 +85,20 @@ class Connector(ABC):
     def describe(self) -> dict[str, Any]:
         """What ``rpcutil daemon_stats`` and ``mco plugins`` show about the connection."""
         return {"stats": dict(self.stats)}
+
+    # --- federation (optional) ------------------------------------------------------
+
+    def relay_requests(self, collective: str, handler: RelayHandler) -> None:
+        """Federation brokers: receive *every* request published in ``collective``
+        (broadcast for any agent, direct to any identity), once, through ``handler``
+        on the consuming thread, after :meth:`start`. Kept across reconnections and
+        removed by :meth:`close`. Connectors that cannot raise NotImplementedError."""
+        raise NotImplementedError(f"the {type(self).__name__} cannot relay requests "
+                                  "(federation)")
+
+    def relay_replies(self, collective: str, handler: RelayHandler) -> None:
+        """Federation brokers: receive the replies sent to the reply destinations of
+        clients whose main collective is ``collective`` (their names begin with it),
+        through ``handler`` with the destination as ``route``."""
+        raise NotImplementedError(f"the {type(self).__name__} cannot relay replies "
+                                  "(federation)")

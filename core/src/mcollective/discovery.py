@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
@@ -51,6 +51,8 @@ class DiscoveryRequest:
     ``own_agent`` names that agent so list-based methods can tell it from a user's
     ``-A``. ``options`` are the ``--do`` values. ``stdin`` is where the ``stdin`` method
     reads (a stream, or text already read by the stdin auto-detection).
+    ``on_node``, when given, is called with each identity as soon as a broadcast method
+    finds it (a console shows nodes as they answer); list methods need not call it.
     """
 
     session: ClientSession | None
@@ -64,6 +66,7 @@ class DiscoveryRequest:
     config: Config | None = None
     own_agent: str | None = None
     stdin: TextIO | str | None = None
+    on_node: Callable[[str], None] | None = None
 
     def option_map(self, *, positional: str | None = None,
                    known: Iterable[str] = ()) -> dict[str, str]:

@@ -267,6 +267,26 @@ def wrap_secure(kind: str, payload: str, security: str, fields: Mapping[str, Any
     return _dumps_bytes(outer)
 
 
+#: Secure-layer field: the federation brokers a message went through, in order. Not
+#: signed (each hop adds itself, as Choria's ``seen-by``); loops are cut by it.
+SEEN_BY = "seen_by"
+
+
+def add_hop(outer: dict[str, Any], hop: str) -> bytes:
+    """The secure layer ``outer`` (from :func:`unwrap_secure`) with ``hop`` appended
+    to its ``seen_by`` trace, serialised; the signed payload is carried unchanged."""
+    trace = outer.get(SEEN_BY)
+    out = dict(outer)
+    out[SEEN_BY] = [*(trace if isinstance(trace, list) else []), hop]
+    return _dumps_bytes(out)
+
+
+def seen_by(outer: dict[str, Any]) -> list[str]:
+    """The federation brokers a secure message went through (``[]`` if none)."""
+    trace = outer.get(SEEN_BY)
+    return [h for h in trace if isinstance(h, str)] if isinstance(trace, list) else []
+
+
 def unwrap_secure(kind: str, data: bytes) -> tuple[dict[str, Any], str]:
     """Split the secure layer into its fields and the exact payload string."""
     outer = _loads(data, f"secure {kind}")

@@ -103,3 +103,19 @@ def test_good_callers_pass(psk: PskSecurity, caller: str) -> None:
 def test_client_refuses_to_sign_a_bad_caller(psk: PskSecurity) -> None:
     with pytest.raises(SecurityError, match="caller id"):
         encode_request(request(caller="nobody"), psk)
+
+
+def test_delegate_signs_as_another_caller_with_the_same_key() -> None:
+    """A console holding the key signs each user's requests in that user's name."""
+    from mcollective.message import Request, empty_filter
+    from mcollective_security_psk.keys import SharedKey
+
+    console = PskSecurity(SharedKey(b"k" * 32, "test"), "user=console")
+    alice = console.delegate("user=alice")
+    assert alice.caller_id() == "user=alice"
+    request = Request(agent="rpcutil", collective="mcollective", sender="web",
+                      caller="user=alice", message={"action": "ping", "data": {}},
+                      filter=empty_filter())
+    assert decode_request(encode_request(request, alice), console).caller == "user=alice"
+    with pytest.raises(SecurityError, match="does not match"):
+        console.delegate("alice with spaces")

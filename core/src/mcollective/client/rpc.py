@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mcollective.client.results import Result, RPCStats
@@ -349,11 +349,13 @@ class RPCClient:
             return self.discovery_window
         return float(self.config.discovery_window)
 
-    def discover(self, *, nodes: Iterable[str] | None = None) -> list[str]:
+    def discover(self, *, nodes: Iterable[str] | None = None,
+                 on_node: Callable[[str], None] | None = None) -> list[str]:
         """Identities of the matching nodes (cached until the filter changes).
 
         ``nodes`` supplies the list directly: discovery is skipped and requests go to
-        exactly those nodes, directly.
+        exactly those nodes, directly. ``on_node`` is called with each identity as a
+        broadcast discovery finds it (list methods return them all at once).
         """
         if nodes is not None:
             self._discovered = list(dict.fromkeys(nodes))
@@ -374,7 +376,7 @@ class RPCClient:
             timeout=self.effective_discovery_timeout(),
             window=self.effective_discovery_window(), limit=self._discovery_limit(),
             options=list(self.discovery_options), config=self.config,
-            own_agent=self.agent, stdin=self.stdin,
+            own_agent=self.agent, stdin=self.stdin, on_node=on_node,
         )
         self._discovered = list(dict.fromkeys(method.discover(request)))
         return list(self._discovered)

@@ -49,6 +49,9 @@ class ClientSession:
         self.reply_to: str | None = None
         self._waiting: dict[str, ReplyQueue] = {}
         self._lock = threading.Lock()
+        # Several threads may share one session (a web console's requests): only one
+        # of them connects.
+        self._connect_lock = threading.Lock()
         self.counters = {"replies": 0, "unverified": 0, "malformed": 0, "unexpected": 0}
 
     @property
@@ -58,18 +61,21 @@ class ClientSession:
     def connect(self) -> None:
         if self.connector is not None:
             return
-        connector = self.plugins.create_connector(self.config)
-        # Within connection_timeout (10 s unless set): a client must not hang on a
-        # broker that is down. A definite refusal with no other broker to try fails at
-        # once (the connector's business).
-        connector.connect(timeout=self.config.connect_limit())
-        try:
-            self.reply_to = connector.subscribe_replies()
-            connector.start(self._on_message)
-        except BaseException:
-            connector.close()
-            raise
-        self.connector = connector
+        with self._connect_lock:
+            if self.connector is not None:
+                return
+            connector = self.plugins.create_connector(self.config)
+            # Within connection_timeout (10 s unless set): a client must not hang on a
+            # broker that is down. A definite refusal with no other broker to try fails
+            # at once (the connector's business).
+            connector.connect(timeout=self.config.connect_limit())
+            try:
+                self.reply_to = connector.subscribe_replies()
+                connector.start(self._on_message)
+            except BaseException:
+                connector.close()
+                raise
+            self.connector = connector
 
     def close(self) -> None:
         if self.connector is not None:
@@ -80,6 +86,16 @@ class ClientSession:
 
     def __enter__(self) -> ClientSession:
         return self
+
+    def as_caller(self, security: SecurityProvider) -> ClientSession:
+        """A session whose requests are signed by ``security`` (and so carry its caller
+        id), over this session's connection, reply queue and reply verification.
+
+        For a process acting for several users at once, such as a web console: each
+        user's requests go out under that user's identity (see
+        :meth:`SecurityProvider.delegate`) without a broker connection per user.
+        Closing the returned session does nothing; close this one."""
+        return CallerSession(self, security)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -185,3 +201,29 @@ class ClientSession:
             return
         self.counters["replies"] += 1
         q.put(reply, arrived)
+
+
+class CallerSession(ClientSession):
+    """A view of a :class:`ClientSession` that signs with another provider (see
+    :meth:`ClientSession.as_caller`). Everything but signing is the parent's: the
+    connection, the reply destination, who waits for which reply, the counters."""
+
+    def __init__(self, parent: ClientSession, security: SecurityProvider) -> None:
+        # No super().__init__(): nothing of a session's own state is wanted here.
+        self.parent = parent
+        self.config = parent.config
+        self.plugins = parent.plugins
+        self.security = security
+
+    # Everything stateful is the parent's, read at each use (it connects lazily).
+    connector = property(lambda self: self.parent.connector)
+    reply_to = property(lambda self: self.parent.reply_to)
+    counters = property(lambda self: self.parent.counters)
+    _waiting = property(lambda self: self.parent._waiting)
+    _lock = property(lambda self: self.parent._lock)
+
+    def connect(self) -> None:
+        self.parent.connect()
+
+    def close(self) -> None:
+        """The parent owns the connection."""

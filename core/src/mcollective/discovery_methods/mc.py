@@ -41,6 +41,8 @@ class MCDiscovery(DiscoveryMethod):
                                                timeout=request.timeout,
                                                window=request.window, limit=request.limit):
                 found.append(reply.sender)
+                if request.on_node is not None:
+                    request.on_node(reply.sender)
                 log.debug("discovery reply %d from %s", len(found), reply.sender)
         finally:
             session.forget(req.id)

@@ -177,7 +177,7 @@ class Daemon:
                 return
             if self._gave_up is not None:
                 exc = ConnectionFailed(f"gave up after {self._gave_up:g}s "
-                                       f"(connection_timeout): {exc}")
+                                       f"(connection_timeout): {exc or type(exc).__name__}")
             elif not isinstance(exc, MCollectiveError):
                 log.debug("start-up failure", exc_info=True)
                 exc = MCollectiveError(f"{type(exc).__name__}: {exc}")

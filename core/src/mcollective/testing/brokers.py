@@ -6,13 +6,18 @@ from __future__ import annotations
 import os
 import socket
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_URLS = {
     "amqp": "amqp://guest:guest@127.0.0.1:5672//",
     "redis": "redis://127.0.0.1:6379/0",
+    "nats": "nats://127.0.0.1:4222",
 }
-ENV = {"amqp": "MCO_TEST_AMQP_URL", "redis": "MCO_TEST_REDIS_URL"}
+ENV = {"amqp": "MCO_TEST_AMQP_URL", "redis": "MCO_TEST_REDIS_URL",
+       "nats": "MCO_TEST_NATS_URL"}
+#: Default port per URL scheme.
+DEFAULT_PORTS = {"amqp": 5672, "pyamqp": 5672, "amqps": 5671, "redis": 6379,
+                 "nats": 4222, "tls": 4222}
 
 
 def broker_url(kind: str) -> str:
@@ -26,7 +31,7 @@ def brokers_required() -> bool:
 def reachable(url: str, timeout: float = 1.0) -> str | None:
     """``None`` if a TCP connection to the URL's host and port succeeds, else why not."""
     parts = urlsplit(url)
-    port = parts.port or {"amqp": 5672, "pyamqp": 5672, "redis": 6379}.get(parts.scheme, 0)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout):
             return None
@@ -154,8 +159,8 @@ class TcpProxy:
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
         parts = urlsplit(url)
-        default = {"amqp": 5672, "pyamqp": 5672, "redis": 6379}.get(parts.scheme, 0)
-        return cls(parts.hostname or "127.0.0.1", parts.port or default)
+        return cls(parts.hostname or "127.0.0.1",
+                   parts.port or DEFAULT_PORTS.get(parts.scheme, 0))
 
     def url(self, broker_url: str) -> str:
         return with_port(broker_url, self.port)
@@ -290,9 +295,9 @@ def amqp_login(url: str, timeout: float = 1.0) -> str | None:
 
     parts = urlsplit(url)
     host = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}"
-    vhost = parts.path[1:] or "/"
-    conn = amqp.Connection(host, userid=parts.username or "guest",
-                           password=parts.password or "guest", virtual_host=vhost,
+    vhost = unquote(parts.path[1:]) or "/"
+    conn = amqp.Connection(host, userid=unquote(parts.username or "guest"),
+                           password=unquote(parts.password or "guest"), virtual_host=vhost,
                            connect_timeout=timeout, read_timeout=timeout,
                            write_timeout=timeout)
     try:
@@ -357,12 +362,20 @@ class RabbitMQServer:
 
     _count = 0
 
-    def __init__(self) -> None:
+    def __init__(self, *, plugins: tuple[str, ...] = (), config: str = "",
+                 cookie: str | None = None) -> None:
         RabbitMQServer._count += 1
         self.binary = rabbitmq_server_binary()
         self.port = free_port()
         self.dist_port = free_port()
         self.node = f"mcotest{os.getpid()}x{RabbitMQServer._count}@localhost"
+        #: Plugins to enable (``rabbitmq_management`` gets a port of its own).
+        self.plugins = plugins
+        self.management_port = free_port() if "rabbitmq_management" in plugins else 0
+        #: Extra ``rabbitmq.conf`` lines (cluster formation, for instance).
+        self.config = config
+        #: The Erlang cookie; nodes of one cluster share it.
+        self.cookie = cookie
         self.directory: str | None = None
         self.process: Any = None
         self._output: Any = None
@@ -373,17 +386,40 @@ class RabbitMQServer:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
 
+    @property
+    def management_url(self) -> str:
+        return f"http://guest:guest@127.0.0.1:{self.management_port}"
+
+    def ctl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
+        """Run ``rabbitmqctl`` against this node; its output, or RuntimeError."""
+        import subprocess
+
+        ctl = os.path.join(os.path.dirname(self.binary or ""), "rabbitmqctl")
+        proc = subprocess.run([ctl, "-n", self.node, *args], env=self.env(), input=input,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {proc.stderr or proc.stdout}")
+        return proc.stdout
+
     def _prepare(self) -> str:
         import tempfile
 
         if self.directory is None:
             self.directory = tempfile.mkdtemp(prefix="mco-rabbitmq-")
             with open(os.path.join(self.directory, "enabled_plugins"), "w") as fh:
-                fh.write("[].\n")
+                fh.write(f"[{','.join(self.plugins)}].\n")
             with open(os.path.join(self.directory, "rabbitmq-env.conf"), "w") as fh:
                 fh.write("# empty: not the system's rabbitmq-env.conf\n")
             with open(os.path.join(self.directory, "rabbitmq.conf"), "w") as fh:
-                fh.write("# a private test node: the defaults\n")
+                fh.write("# a private test node\n" + self.config + "\n")
+                if self.management_port:
+                    fh.write(f"management.tcp.port = {self.management_port}\n"
+                             "management.tcp.ip = 127.0.0.1\n")
+            if self.cookie is not None:
+                cookie = os.path.join(self.directory, ".erlang.cookie")
+                with open(cookie, "w") as fh:
+                    fh.write(self.cookie)
+                os.chmod(cookie, 0o400)
         return self.directory
 
     def env(self) -> dict[str, str]:
@@ -504,6 +540,238 @@ class RabbitMQServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class NatsServer:
+    """A private ``nats-server`` on free loopback ports, which a test may stop and
+    start again, configure (``config``: nats-server configuration text such as an
+    ``authorization`` or ``tls`` block) and cluster with others (:meth:`cluster`).
+    Starts in milliseconds; no JetStream, no state."""
+
+    _count = 0
+
+    def __init__(self, config: str = "", *, scheme: str = "nats") -> None:
+        import shutil
+
+        NatsServer._count += 1
+        self.binary = shutil.which("nats-server")
+        self.port = free_port()
+        self.cluster_port = 0
+        self.routes: list[int] = []
+        self.config = config
+        self.scheme = scheme
+        self.name = f"mcotest{os.getpid()}n{NatsServer._count}"
+        self.directory: str | None = None
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def cluster(servers: list[NatsServer]) -> list[NatsServer]:
+        """Make ``servers`` one cluster (full mesh of routes); call before start()."""
+        for server in servers:
+            server.cluster_port = server.cluster_port or free_port()
+        for server in servers:
+            server.routes = [s.cluster_port for s in servers if s is not server]
+        return servers
+
+    def _write_config(self) -> str:
+        import tempfile
+
+        if self.directory is None:
+            self.directory = tempfile.mkdtemp(prefix="mco-nats-")
+        lines = [f"server_name: {self.name}", "host: 127.0.0.1", f"port: {self.port}",
+                 self.config]
+        if self.cluster_port:
+            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.routes)
+            lines.append(f"cluster {{\n  name: mcotest{os.getpid()}\n"
+                         f"  listen: 127.0.0.1:{self.cluster_port}\n"
+                         f"  routes: [{routes}]\n}}")
+        path = os.path.join(self.directory, "nats-server.conf")
+        with open(path, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        return path
+
+    def output(self) -> str:
+        if self.directory is None:
+            return ""
+        try:
+            with open(os.path.join(self.directory, "output.log"), errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 20.0) -> NatsServer:
+        import subprocess
+        import time
+
+        if not self.binary:
+            raise RuntimeError("nats-server is not installed")
+        config = self._write_config()
+        assert self.directory is not None
+        with open(os.path.join(self.directory, "output.log"), "ab") as log:
+            self.process = subprocess.Popen([self.binary, "-c", config], stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.process.returncode}:\n"
+                                   + self.output()[-4000:])
+            if reachable(f"nats://127.0.0.1:{self.port}", 0.2) is None:
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"nats-server did not listen within {timeout:g}s:\n"
+                           + self.output()[-4000:])
+
+    def stop(self, *, graceful: bool = False) -> None:
+        """Kill it (as a crash does: connections just drop), or SIGTERM it."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            if graceful:
+                process.terminate()
+            else:
+                process.kill()
+            process.wait(10)
+
+    def close(self) -> None:
+        import shutil
+
+        self.stop()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def __enter__(self) -> NatsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RabbitMQCluster:
+    """Two or three private RabbitMQ nodes forming one cluster on this machine, each
+    on its own ports (see :class:`RabbitMQServer`): one Erlang cookie, and peer
+    discovery from a fixed list of the nodes (``classic_config``). The first node
+    starts alone; the others start together and join it.
+
+    :meth:`kill` stops one node as a crash would (its connections just drop); the
+    others carry on. Per-process queues (exclusive, auto-delete) live on the node the
+    declaring connection uses and go with it; their owners declare them again on the
+    node they reconnect to. :meth:`close` stops every node and removes its data."""
+
+    def __init__(self, size: int = 3, *, plugins: tuple[str, ...] = ()) -> None:
+        if size < 2:
+            raise ValueError("a cluster needs two nodes at least")
+        import secrets
+
+        cookie = secrets.token_hex(16).upper()
+        self.nodes = [RabbitMQServer(plugins=plugins, cookie=cookie) for _ in range(size)]
+        # The first node boots alone (looking for peers that are not up yet would
+        # cost it retries); the others find it in their list and join it.
+        for node in self.nodes[1:]:
+            node.config = ("cluster_formation.peer_discovery_backend = classic_config\n"
+                           f"cluster_formation.classic_config.nodes.1 = {self.nodes[0].node}\n")
+        #: Seconds the whole cluster took to form.
+        self.start_time = 0.0
+
+    @property
+    def binary(self) -> str | None:
+        return self.nodes[0].binary
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def start(self, timeout: float = 180.0) -> RabbitMQCluster:
+        import threading
+        import time
+
+        started = time.monotonic()
+        self.nodes[0].start(timeout)
+        errors: list[BaseException] = []
+
+        def boot(node: RabbitMQServer) -> None:
+            try:
+                node.start(timeout)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=boot, args=(n,)) for n in self.nodes[1:]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            self.close()
+            raise errors[0]
+        self.wait_clustered(started + timeout)
+        self.start_time = time.monotonic() - started
+        return self
+
+    def wait_clustered(self, deadline: float) -> None:
+        """Until an exchange declared through the last node is seen through each."""
+        import time
+
+        import amqp
+
+        name = f"mco.cluster-check.{os.getpid()}"
+        first = self._connect(self.nodes[-1])
+        try:
+            first.channel().exchange_declare(name, "fanout", durable=False,
+                                             auto_delete=False)
+            for node in self.nodes:
+                while True:
+                    conn = self._connect(node)
+                    try:
+                        conn.channel().exchange_declare(name, "fanout", passive=True)
+                        break
+                    except amqp.exceptions.NotFound:
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"{node.node} did not join the cluster") \
+                                from None
+                        time.sleep(0.2)
+                    finally:
+                        _close_quietly(conn)
+            first.channel().exchange_delete(name)
+        finally:
+            _close_quietly(first)
+
+    @staticmethod
+    def _connect(node: RabbitMQServer) -> Any:
+        import amqp
+
+        conn = amqp.Connection(f"127.0.0.1:{node.port}", userid="guest", password="guest",
+                               connect_timeout=10)
+        conn.connect()
+        return conn
+
+    def kill(self, index: int) -> None:
+        """Stop node ``index`` as a crash would (SIGKILL to its process group)."""
+        self.nodes[index].stop(graceful=False)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> RabbitMQCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        try:
+            conn.collect()
+        except Exception:
+            pass
 
 
 class TlsProxy(TcpProxy):

@@ -80,13 +80,15 @@ class NodeProcess:
 class LocalCollective:
     """Nodes and a client configuration in ``root``.
 
-    ``connector_url`` defaults to the embedded filesystem transport in ``root/broker``.
+    ``connector_url`` defaults to the embedded filesystem transport in ``root/broker``;
+    ``connector`` names the connector plugin it is for (``plugin.<connector>.url``).
     """
 
     root: Path
     psk: str = "local-collective-test-key"
     collectives: Sequence[str] = ("mcollective",)
     connector_url: str | None = None
+    connector: str = "kombu"
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     nodes: dict[str, NodeProcess] = field(default_factory=dict)
 
@@ -107,8 +109,8 @@ class LocalCollective:
             "identity": identity,
             "collectives": ",".join(cols),
             "main_collective": cols[0],
-            "connector": "kombu",
-            "plugin.kombu.url": self.connector_url,
+            "connector": self.connector,
+            f"plugin.{self.connector}.url": self.connector_url,
             "securityprovider": "psk",
             "plugin.psk": self.psk,
             "statedir": str(self.root / "state" / identity),

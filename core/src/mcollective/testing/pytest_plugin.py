@@ -24,10 +24,20 @@ if TYPE_CHECKING:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """The markers, and Hypothesis without deadlines and derandomized: CI runs on two
+    loaded cores, where a deadline fails a test for the machine's business, not the
+    code's."""
     config.addinivalue_line(
-        "markers", "broker(name): needs a real broker (amqp, redis); skipped when "
-                   "unreachable unless MCO_REQUIRE_BROKERS=1")
+        "markers", "broker(name): needs a real broker (amqp, redis, nats, sqs); skipped "
+                   "when unreachable unless MCO_REQUIRE_BROKERS=1")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("mcollective", deadline=None, derandomize=True,
+                              print_blob=True)
+    settings.load_profile("mcollective")
 
 
 @pytest.fixture
@@ -73,6 +83,13 @@ def redis_url() -> str:
     from mcollective.testing.brokers import require_broker
 
     return require_broker("redis")
+
+
+@pytest.fixture
+def nats_url() -> str:
+    from mcollective.testing.brokers import require_broker
+
+    return require_broker("nats")
 
 
 @pytest.fixture(scope="session")

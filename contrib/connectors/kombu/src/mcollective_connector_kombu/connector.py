@@ -37,13 +37,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
 import kombu
 from kombu import Consumer, Producer, Queue
 
-from mcollective.connector import Connector, MessageHandler
+from mcollective.connector import Connector, MessageHandler, RelayHandler
 from mcollective.errors import ConnectionFailed
 from mcollective_connector_kombu import amqp_transport, topology
 from mcollective_connector_kombu.options import BrokerURL, KombuOptions
@@ -92,9 +92,30 @@ class NodeSubscription:
     agents: frozenset[str]
 
 
-#: What a consumed queue delivers to: a node identity, ``None`` (this client's replies)
-#: or, for a redis PUB/SUB subscription, a (collective, agent) to fan out locally.
-Target = str | None | tuple[str, str]
+@dataclass(frozen=True)
+class _Relay:
+    """A federation broker's queue (see topology.relay_queues) and its handler."""
+
+    kind: str  # "requests" or "replies"
+    collective: str
+    queue: str
+    bindings: tuple[tuple[ExchangeSpec, str], ...]
+    handler: RelayHandler = field(compare=False)
+
+    def route(self, message: Any) -> str | None:
+        """Requests: the target identity of a direct request (None: broadcast);
+        replies: the reply destination (the routing key)."""
+        info = getattr(message, "delivery_info", None) or {}
+        key = info.get("routing_key")
+        if self.kind == "replies":
+            return str(key) if key is not None else None
+        return str(key) if info.get("exchange") == self.bindings[1][0].name else None
+
+
+#: What a consumed queue delivers to: a node identity, ``None`` (this client's replies),
+#: for a redis PUB/SUB subscription a (collective, agent) to fan out locally, or a
+#: federation relay.
+Target = str | None | tuple[str, str] | _Relay
 
 
 def refused(exc: BaseException | None) -> bool:
@@ -140,6 +161,8 @@ class KombuConnector(Connector):
         #: redis: (collective, agent) -> local identities hosting it (from _desired).
         self._hosting: dict[tuple[str, str], tuple[str, ...]] = {}
         self._reply_queue: str | None = None
+        #: Federation relays (desired state, like _desired): queue -> relay.
+        self._relays: dict[str, _Relay] = {}
         self._reply_slot: IO[str] | None = None  # sqs: flock on our host reply queue
         # Consuming side, touched only by whoever runs consumer operations (see _on_consumer).
         self._conn: kombu.Connection | None = None
@@ -158,6 +181,7 @@ class KombuConnector(Connector):
             self._sqs_lease = SqsLease(options.main_collective, options.identity,
                                        options.liveness_timeout)
         self._declared: set[str] = set()  # exchanges declared on the consuming channel
+        self._xprobe: topology.ExchangeProbe | None = None  # amqp, consuming connection
         #: amqp: the consuming socket while it keeps DRAIN_TIMEOUT (see _tune_for_drain).
         self._tuned_sock: Any = None
         self._reply_declared = False
@@ -167,6 +191,7 @@ class KombuConnector(Connector):
         self._pub_conn: kombu.Connection | None = None
         self._producer: Producer | None = None
         self._pub_declared: set[str] = set()
+        self._pub_probe: topology.ExchangeProbe | None = None
         self._pub_broken = False
         #: After a failed reconnection of the publisher: no new attempt before this
         #: (monotonic) time, each publish failing at once with _pub_error meanwhile.
@@ -212,9 +237,11 @@ class KombuConnector(Connector):
             raise ConnectionFailed("the connector was closed while connecting")
         with self._state_lock:
             self._conn, self._channel = conn, conn.channel()
+            self._xprobe = self._new_probe(conn)
         with self._pub_lock:
             self._pub_conn = pub
             self._producer = Producer(pub.channel(), auto_declare=False)
+            self._pub_probe = self._new_probe(pub)
         self._sweep(force=True)
         log.info("connected to %s", self._current.display if self._current
                  else self.options.display)
@@ -240,6 +267,46 @@ class KombuConnector(Connector):
 
         return self._on_consumer(op)
 
+    def relay_requests(self, collective: str, handler: RelayHandler) -> None:
+        family = self.policy.family
+        queue = topology.relay_queues(collective, self.options.account)[0]
+        self._add_relay(_Relay("requests", collective, queue, (
+            (topology.broadcast_exchange(collective), "agent.*"),
+            (topology.directed_exchange(collective, family), "#")), handler))
+
+    def relay_replies(self, collective: str, handler: RelayHandler) -> None:
+        queue = topology.relay_queues(collective, self.options.account)[1]
+        self._add_relay(_Relay("replies", collective, queue, (
+            (topology.REPLY_EXCHANGE, f"{collective}.reply.#"),), handler))
+
+    def _add_relay(self, relay: _Relay) -> None:
+        if not self.policy.is_amqp:
+            raise NotImplementedError(
+                f"federation needs RabbitMQ (amqp://) or NATS; {self.options.display} is "
+                f"{self.policy.family}")
+
+        def op() -> None:
+            self._relays[relay.queue] = relay
+            try:
+                self._apply_relay(relay)
+            except self._recoverable_errors():
+                self._broken = True  # applied when the connection is back
+            self._repair_if_not_started()
+
+        self._on_consumer(op)
+
+    def _apply_relay(self, relay: _Relay) -> None:
+        self.policy.declare_node_queue(self._channel, relay.queue)
+        for exchange, key in relay.bindings:
+            self._declare(exchange)
+            self._channel.queue_bind(queue=relay.queue, exchange=exchange.name,
+                                     routing_key=key)
+        if self._on_message is not None and relay.queue not in self._consumers:
+            self._consume(relay.queue, relay)
+
+    def _new_probe(self, conn: kombu.Connection) -> topology.ExchangeProbe | None:
+        return topology.ExchangeProbe(conn) if self.policy.is_amqp else None
+
     def _new_reply_queue_name(self) -> str:
         """A private queue per process; on SQS one of a few long-lived queues per
         host, held under an ``flock`` so that concurrent clients never share one."""
@@ -262,7 +329,7 @@ class KombuConnector(Connector):
                     return queue
             log.warning("no free SQS reply slot in %s; using a queue of this process",
                         folder)
-        return topology.reply_queue(main, identity)
+        return topology.reply_queue(main, identity, self.options.account)
 
     @property
     def _reply_is_persistent(self) -> bool:
@@ -300,8 +367,8 @@ class KombuConnector(Connector):
                 self._publish(None, [topology.node_queue(collective, t) for t in targets],
                               body, ttl)
             else:
-                self._publish(topology.directed_exchange(collective), list(targets), body,
-                              ttl)
+                self._publish(topology.directed_exchange(collective, policy.family),
+                              list(targets), body, ttl)
 
     def publish_reply(self, body: bytes, reply_to: str, *, ttl: int) -> None:
         """Queue a reply for the replies thread, which publishes everything queued in
@@ -354,7 +421,8 @@ class KombuConnector(Connector):
                 self._count("publish_errors", len(batch))
                 return
             try:
-                self._publish_batch([(None, reply_to, body, expiration(ttl))
+                exchange = topology.REPLY_EXCHANGE if self.policy.is_amqp else None
+                self._publish_batch([(exchange, reply_to, body, expiration(ttl))
                                      for reply_to, body, ttl in batch])
             except Exception as exc:
                 log.warning("could not publish %d repl%s to %s: %s", len(batch),
@@ -734,7 +802,7 @@ class KombuConnector(Connector):
             if collective not in have:
                 self.policy.declare_node_queue(self._channel, queue)
                 if not self.policy.direct_via_default:
-                    directed = topology.directed_exchange(collective)
+                    directed = topology.directed_exchange(collective, self.policy.family)
                     self._declare(directed)
                     self._channel.queue_bind(queue=queue, exchange=directed.name,
                                              routing_key=identity)
@@ -800,9 +868,9 @@ class KombuConnector(Connector):
             # before the queue goes (AMQP brokers drop a queue's bindings with it).
             for agent in sorted(agents):
                 self._unbind_agent(queue, collective, agent)
-            self._channel.queue_unbind(queue=queue,
-                                       exchange=topology.directed_exchange(collective).name,
-                                       routing_key=identity)
+            self._channel.queue_unbind(
+                queue=queue, exchange=topology.directed_exchange(
+                    collective, self.policy.family).name, routing_key=identity)
         # sqs: queue_delete removes the SNS subscriptions; redis: the list and owner.
         self._channel.queue_delete(queue=queue)
 
@@ -815,6 +883,11 @@ class KombuConnector(Connector):
                 self.policy.declare_node_queue(self._channel, self._reply_queue)
             else:
                 self.policy.declare_reply_queue(self._channel, self._reply_queue)
+                if self.policy.is_amqp:
+                    self._declare(topology.REPLY_EXCHANGE)
+                    self._channel.queue_bind(queue=self._reply_queue,
+                                             exchange=topology.REPLY_EXCHANGE.name,
+                                             routing_key=self._reply_queue)
             self._reply_declared = True
         if self._on_message is not None and self._reply_queue not in self._consumers:
             self._consume(self._reply_queue, None)
@@ -830,10 +903,13 @@ class KombuConnector(Connector):
         for key, queue in self._pubsub.items():
             if queue not in self._consumers:
                 self._consume(queue, key)
+        for queue, relay in self._relays.items():
+            if queue not in self._consumers:
+                self._consume(queue, relay)
 
     def _declare(self, exchange: ExchangeSpec) -> None:
         if exchange.name not in self._declared:
-            topology.declare_exchange(self._channel, exchange)
+            topology.declare_exchange(self._channel, exchange, self._xprobe)
             self._declared.add(exchange.name)
 
     def _consume(self, queue: str, target: Target) -> None:
@@ -866,6 +942,14 @@ class KombuConnector(Connector):
         if isinstance(body, str):
             body = body.encode()
         body = bytes(body)
+        if isinstance(target, _Relay):
+            try:
+                target.handler(body, target.route(message))
+            except Exception:
+                self._count("handler_errors")
+                log.exception("federation handler failed for a message from %s",
+                              target.queue)
+            return
         if isinstance(target, tuple):
             with self._state_lock:
                 identities: tuple[str | None, ...] = self._hosting.get(target, ())
@@ -943,6 +1027,7 @@ class KombuConnector(Connector):
                 conn = self._open(attempt_deadline, role="consumer")
                 with self._state_lock:
                     self._conn, self._channel = conn, conn.channel()
+                    self._xprobe = self._new_probe(conn)
                 self._restore()
                 self._broken = False
                 self._pub_retry_at = 0.0  # the broker is back: the publisher may retry
@@ -975,6 +1060,8 @@ class KombuConnector(Connector):
         subscription the broker now refuses is dropped (and logged) rather than retried
         forever; connection errors propagate, to be retried."""
         self._ensure_reply_queue()
+        for relay in list(self._relays.values()):
+            self._apply_relay(relay)
         with self._state_lock:
             identities = list(self._desired)
         for identity in identities:
@@ -1086,7 +1173,7 @@ class KombuConnector(Connector):
                 for identity, collectives in list(self._bound.items()):
                     for collective, agents in list(collectives.items()):
                         self._drop_node_queue(identity, collective, agents)
-                for queue in self._pubsub.values():
+                for queue in [*self._pubsub.values(), *self._relays]:
                     self._channel.queue_delete(queue=queue)
                 if (self._reply_declared and self._reply_queue is not None
                         and not self._reply_is_persistent):
@@ -1160,7 +1247,7 @@ class KombuConnector(Connector):
         channel = producer.channel
         for spec in {e.name: e for e, _, _, _ in items if e is not None}.values():
             if spec.name not in self._pub_declared:  # a synchronous call: uncorked
-                topology.declare_exchange(channel, spec)
+                topology.declare_exchange(channel, spec, self._pub_probe)
                 self._pub_declared.add(spec.name)
         if not self.policy.is_amqp:
             for exchange, key, body, expiration in items:
@@ -1207,6 +1294,7 @@ class KombuConnector(Connector):
         self._pub_retry_at, self._pub_delay = 0.0, FIRST_BACKOFF
         self._pub_conn = conn
         self._producer = Producer(conn.channel(), auto_declare=False)
+        self._pub_probe = self._new_probe(conn)
         self._pub_broken = False
         self._count("reconnects")
 

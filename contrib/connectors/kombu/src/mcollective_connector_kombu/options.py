@@ -248,6 +248,9 @@ class KombuOptions:
     broker: BrokerURL
     identity: str
     main_collective: str
+    #: The broker account this process logs in as; names its reply queue, so that
+    #: broker permissions can give each account its own (``mco broker``).
+    account: str = "local"
     #: Failover list; ``broker`` is its first entry.
     brokers: tuple[BrokerURL, ...] = ()
     #: See DEFAULT_POLLING_INTERVAL; ``None`` for push transports.
@@ -289,6 +292,18 @@ class KombuOptions:
     def display(self) -> str:
         """Every broker URL, passwords masked."""
         return ", ".join(b.display for b in self.brokers)
+
+
+#: The account a transport logs in as when the URL names none.
+DEFAULT_ACCOUNTS = {"amqp": "guest", "redis": "default"}
+
+
+def broker_account(broker: BrokerURL) -> str:
+    """The user name in the URL, else the transport's default user (``local`` where
+    there are no accounts); made safe to stand in a queue name."""
+    user = urlsplit(broker.url).username if broker.family in DEFAULT_ACCOUNTS else None
+    name = unquote(user) if user else DEFAULT_ACCOUNTS.get(broker.family, "local")
+    return re.sub(r"[^\w\-]", "_", name)
 
 
 #: Transport family -> (module it needs, the extra of this distribution that brings it).
@@ -339,6 +354,7 @@ def load_options(name: str, config: Config) -> KombuOptions:
     return KombuOptions(
         broker=broker,
         brokers=brokers,
+        account=broker_account(broker),
         identity=config.identity,
         main_collective=config.main_collective,
         polling_interval=polling,

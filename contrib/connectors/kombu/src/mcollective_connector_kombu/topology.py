@@ -6,15 +6,28 @@ Per collective ``C``:
   with routing key ``agent.A``; a node binds its queue once per agent it hosts, so the
   broker (or the virtual transport's binding table) delivers only to nodes that host
   the agent;
-* direct: direct exchange ``C.directed``; routing key = node identity;
+* direct: exchange ``C.directed``; routing key = node identity. On AMQP it is a *topic*
+  exchange (an exact key matches only itself) rather than a direct one, because
+  RabbitMQ's topic permissions apply to topic exchanges only: they are what limits a
+  node's account to binding its own identity (``mco broker rabbitmq``);
 * each node identity has **one** queue per collective, ``C.node.<identity>``, bound to
   both. One queue rather than two keeps a node's requests in publish order whether they
   were broadcast or addressed, halves the queues (and, on polling transports, the
   polls) per node, and lets the queue a message arrived on say which identity it is
   for, which is how one process serves many identities;
 * replies: a private queue per client process,
-  ``<main_collective>.reply.<identity>.<pid>.<random>``, published to through the
-  default exchange with routing key = queue name, deleted by ``close()``.
+  ``<main_collective>.reply.<account>.<identity>.<pid>.<random>`` (``<account>``: the
+  broker user it logs in as), deleted by ``close()``. On AMQP replies go through the
+  topic exchange ``mcollective_reply`` (as the original RabbitMQ connector's
+  ``use_reply_exchange``), to which the client binds its queue with the queue's name;
+  elsewhere through the default exchange. Publishing to the default exchange reaches
+  *any* queue, so an account allowed to would be able to put requests into other nodes'
+  queues: with the reply exchange a node's account needs no default exchange at all,
+  and topic permissions keep each client's account to binding its own reply names.
+
+Exchanges are declared only when missing (a passive declaration first, on a channel
+of its own): accounts without ``configure`` permission work once an administrator
+created them, durable (``mco broker rabbitmq``).
 
 Redis and SQS differ (see :class:`QueuePolicy`), because their topic exchanges are not
 what they seem (measured in ``kombu-transports.md``):
@@ -57,8 +70,12 @@ def broadcast_exchange(collective: str) -> ExchangeSpec:
     return ExchangeSpec(f"{collective}.broadcast", "topic")
 
 
-def directed_exchange(collective: str) -> ExchangeSpec:
-    return ExchangeSpec(f"{collective}.directed", "direct")
+def directed_exchange(collective: str, family: str = "amqp") -> ExchangeSpec:
+    return ExchangeSpec(f"{collective}.directed", "topic" if family == "amqp" else "direct")
+
+
+#: AMQP: the exchange every reply goes through (routing key = reply queue name).
+REPLY_EXCHANGE = ExchangeSpec("mcollective_reply", "topic")
 
 
 def fanout_exchange(collective: str, agent: str) -> ExchangeSpec:
@@ -89,12 +106,53 @@ def node_queue(collective: str, identity: str) -> str:
     return f"{collective}.node.{identity}"
 
 
-def reply_queue(collective: str, identity: str) -> str:
+def reply_prefix(collective: str, account: str) -> str:
+    """Every reply queue of ``account``'s clients with main collective ``collective``."""
+    return f"{collective}.reply.{account}."
+
+
+def reply_queue(collective: str, identity: str, account: str) -> str:
     """A fresh, unguessable reply queue name for this process."""
-    return f"{collective}.reply.{identity}.{os.getpid()}.{secrets.token_hex(4)}"
+    return (f"{reply_prefix(collective, account)}{identity}.{os.getpid()}."
+            f"{secrets.token_hex(8)}")
 
 
-def declare_exchange(channel: Any, exchange: ExchangeSpec) -> None:
+class ExchangeProbe:
+    """AMQP: asks whether an exchange exists with a passive declaration, which needs
+    no permission, on a spare channel of the connection (the broker closes a channel
+    whose passive declaration names a missing exchange)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.channel: Any = None
+
+    def exists(self, exchange: ExchangeSpec) -> bool:
+        import amqp
+
+        if self.channel is None:
+            self.channel = self.connection.channel()
+        try:
+            self.channel.exchange_declare(exchange=exchange.name, type=exchange.kind,
+                                          passive=True)
+            return True
+        except amqp.exceptions.NotFound:
+            self.channel = None
+            return False
+
+
+def relay_queues(collective: str, account: str) -> tuple[str, str]:
+    """A federation broker's queues: every request of ``collective`` (bound with
+    ``agent.*`` to ``C.broadcast`` and ``#`` to ``C.directed``), and every reply to
+    clients of ``collective`` (bound with ``C.reply.#`` to the reply exchange)."""
+    return (f"{collective}.federation.{account}.requests",
+            f"{collective}.federation.{account}.replies")
+
+
+def declare_exchange(channel: Any, exchange: ExchangeSpec,
+                     probe: ExchangeProbe | None = None) -> None:
+    """Declare ``exchange`` (non-durable), unless ``probe`` finds it exists already."""
+    if probe is not None and probe.exists(exchange):
+        return
     channel.exchange_declare(exchange=exchange.name, type=exchange.kind, durable=False,
                              auto_delete=False)
 

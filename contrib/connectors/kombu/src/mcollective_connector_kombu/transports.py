@@ -139,8 +139,17 @@ return 0
 """
 
 
+class RedisQoS(redis.QoS):
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to restore: every consumer of ours is ``no_ack``, so no message is
+        ever left unacknowledged. kombu would take a mutex key and scan an index every
+        few polls (and an ACL account would need rights to those keys)."""
+
+
 class RedisChannel(CountedDeliveryTags, redis.Channel):
     """See the module docstring (redis)."""
+
+    QoS = RedisQoS
 
     #: Our own transport options (the session id and liveness timeout in ms).
     from_transport_options = (*redis.Channel.from_transport_options,  # type: ignore[assignment]
@@ -232,22 +241,43 @@ class RedisChannel(CountedDeliveryTags, redis.Channel):
             self._subscribe_now(self._get_subscribe_topics(queue))
         return ret
 
+    def _subscribe(self) -> None:
+        """SUBSCRIBE, not kombu's PSUBSCRIBE: our channels are literal names (no
+        ``fanout_patterns``), and Redis ACLs match a PSUBSCRIBE pattern only against
+        identical patterns, where channel globs (``&/0.C.agent.*``) allow a SUBSCRIBE
+        to any matching channel (``mco broker redis``)."""
+        keys = [topic for queue in self.active_fanout_queues
+                for topic in self._get_subscribe_topics(queue)]
+        if not keys:
+            return
+        c = self.subclient
+        if c.connection._sock is None:
+            c.connection.connect()
+        self._in_listen = c.connection
+        c.subscribe(*keys)
+
+    def _unsubscribe_from(self, queue: str) -> None:
+        topics = self._get_subscribe_topics(queue)
+        c = self.subclient
+        if c.connection and c.connection._sock:
+            c.unsubscribe(*topics)
+
     def _subscribe_now(self, topics: list[str], timeout: float = 10.0) -> None:
-        """PSUBSCRIBE and wait for Redis to confirm, delivering any message that
+        """SUBSCRIBE and wait for Redis to confirm, delivering any message that
         arrives meanwhile (for earlier subscriptions) as the poller would."""
         client = self.subclient
-        client.psubscribe(*topics)
+        client.subscribe(*topics)
         pending = {t.encode() for t in topics}
         deadline = time.monotonic() + timeout
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"Redis did not confirm PSUBSCRIBE {sorted(topics)}")
+                raise TimeoutError(f"Redis did not confirm SUBSCRIBE {sorted(topics)}")
             response = client.parse_response(block=False, timeout=remaining)
             if not isinstance(response, list | tuple) or not response:
                 continue
             kind = response[0].decode() if isinstance(response[0], bytes) else response[0]
-            if kind == "psubscribe":
+            if kind == "subscribe":
                 pending.discard(response[1] if isinstance(response[1], bytes)
                                 else str(response[1]).encode())
             elif kind.endswith("message"):

@@ -121,6 +121,9 @@ class Security(Application):
                             metavar="DURATION",
                             help=f"how long it is valid (default {DEFAULT_CLIENT_VALIDITY}; "
                                  "e.g. 30m, 8h, 7d)")
+        client.add_argument("--delegator", action="store_true",
+                            help="let the holder sign requests on behalf of other callers "
+                                 "(for a web console: mcollective-web)")
         server = kinds.add_parser(
             "server", help="a token for a node running mcollectived",
             description="Issue a server token: the node's identity and its collectives.")
@@ -193,7 +196,8 @@ class Security(Application):
         if args.kind == "client":
             raw = tokens.issue_client(issuer_key, callerid=args.caller,
                                       agents=allowlist.parse(args.agents),
-                                      public_key=public, validity=args.validity)
+                                      public_key=public, validity=args.validity,
+                                      delegator=args.delegator)
         else:
             collectives = [c.strip() for c in args.collectives.split(",") if c.strip()]
             raw = tokens.issue_server(issuer_key, identity=args.identity,
@@ -292,6 +296,8 @@ class Security(Application):
             rows += [("caller id", token.callerid or ""),
                      ("agents", allowlist.describe(token.agents)
                       + ("" if not token.agents else " (and discovery)"))]
+            if token.delegator:
+                rows.append(("delegator", "yes: may sign on behalf of other callers"))
         else:
             rows += [("identity", token.identity or ""),
                      ("collectives", ", ".join(token.collectives))]

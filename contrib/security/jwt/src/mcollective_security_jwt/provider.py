@@ -12,6 +12,10 @@ Secure-layer fields (next to core's ``protocol``, ``security`` = ``"jwt"`` and t
 ``hash``
     replies only, and only when the daemon runs with ``plugin.jwt.sign_replies =
     false``: the SHA-256 hex of the reply string instead of a signature.
+``signer``
+    delegated requests only (:mod:`.delegation`): the token of the process that signed
+    on behalf of the caller; ``token`` is then the caller's own token and ``signature``
+    is made with the signer's key.
 
 A request is accepted when, in this order: its token verifies against a trusted issuer
 key; it is a client token (or a server token sending to the ``registration`` agent in
@@ -38,7 +42,7 @@ from cryptography.exceptions import InvalidSignature
 
 from mcollective.errors import SecurityError
 from mcollective.message import Reply, Request
-from mcollective.security import SecurityProvider
+from mcollective.security import ProvenIdentity, SecurityProvider
 from mcollective_security_jwt import allowlist
 from mcollective_security_jwt.credentials import Credentials
 from mcollective_security_jwt.tokens import (
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_FIELD = "signature"
 TOKEN_FIELD = "token"
 HASH_FIELD = "hash"
+SIGNER_FIELD = "signer"
 #: The one agent a server token may send requests to (the daemon's own registration).
 REGISTRATION_AGENT = "registration"
 #: Verified tokens kept, keyed by the token string; a fleet has few distinct tokens.
@@ -103,6 +108,32 @@ class JwtSecurity(SecurityProvider):
             assert token.callerid is not None
             return token.callerid
         return f"identity={token.identity}"
+
+    # --- delegation and identity proofs (see .delegation) ----------------------------
+
+    def delegate(self, caller: str, credential: str | None = None) -> SecurityProvider:
+        from mcollective_security_jwt.delegation import delegate
+
+        return delegate(self, caller, credential)
+
+    def identity_proof(self, challenge: str) -> str:
+        from mcollective_security_jwt.delegation import identity_proof
+
+        return identity_proof(self, challenge)
+
+    def verify_identity_proof(self, proof: str, challenge: str) -> ProvenIdentity:
+        from mcollective_security_jwt.delegation import verify_identity_proof
+
+        return verify_identity_proof(self, proof, challenge)
+
+    def verified_token(self, raw: object, what: str) -> Token:
+        """``raw`` as a token one of the trusted issuers signed (times not checked);
+        SecurityError naming ``what`` otherwise."""
+        return self._token({TOKEN_FIELD: raw}, what)
+
+    def sign_bytes(self, data: bytes) -> str:
+        """This process's ed25519 signature of ``data``, in hex."""
+        return self._credentials.private_key.sign(data).hex()
 
     # --- signing --------------------------------------------------------------------
 
@@ -193,6 +224,9 @@ class JwtSecurity(SecurityProvider):
     def verify_request(self, fields: Mapping[str, Any], payload: str,
                        request: Request) -> None:
         what = f"request {request.id} from {request.sender!r}"
+        if SIGNER_FIELD in fields:
+            self._verify_delegated(fields, payload, request, what)
+            return
         token = self._token(fields, what)
         if token.purpose == PURPOSE_SERVER:
             # A daemon signs its own registration messages with its server token.
@@ -220,6 +254,34 @@ class JwtSecurity(SecurityProvider):
             raise SecurityError(f"{what}: caller {owner} may not call {_action(request)} "
                                 f"(token {token.jti} allows "
                                 f"{allowlist.describe(token.agents)})")
+
+    def _verify_delegated(self, fields: Mapping[str, Any], payload: str, request: Request,
+                          what: str) -> None:
+        """A request signed by a delegator for the caller whose token it carries: the
+        signer's token must be a current client token with the ``delegator`` claim, the
+        caller's token a current client token of a trusted issuer naming the request's
+        caller, the signature the signer's, and the caller's allow list must cover the
+        action (the signer's authority is to vouch for callers, not to act itself)."""
+        signer = self._token({TOKEN_FIELD: fields.get(SIGNER_FIELD)}, f"{what} (signer)")
+        if signer.purpose != PURPOSE_CLIENT or not signer.delegator:
+            raise SecurityError(f"{what} is signed on behalf of {request.caller!r} by "
+                                f"{signer.describe()}, which is not a delegator token "
+                                "('mco security issue client --delegator')")
+        self._check_time(signer, f"{what} (signer)")
+        token = self._token(fields, what)
+        if token.purpose != PURPOSE_CLIENT:
+            raise SecurityError(f"{what} is delegated for {token.describe()}: only client "
+                                "tokens can be delegated")
+        self._check_time(token, what)
+        if request.caller != token.callerid:
+            raise SecurityError(f"{what} claims caller {request.caller!r}, but its token "
+                                f"belongs to {token.callerid!r}")
+        self._check_signature(fields, payload, signer, what)
+        if not token.allows(request.agent, request.action):
+            raise SecurityError(f"{what}: caller {token.callerid} may not call "
+                                f"{_action(request)} (token {token.jti} allows "
+                                f"{allowlist.describe(token.agents)})")
+        log.debug("%s: delegated by %s", what, signer.describe())
 
     def verify_reply(self, fields: Mapping[str, Any], payload: str, reply: Reply) -> None:
         what = f"reply to {reply.request} from {reply.sender!r}"
@@ -250,4 +312,4 @@ class JwtSecurity(SecurityProvider):
             raise SecurityError(f"{what} does not match its hash: it was altered")
 
 
-__all__ = ["HASH_FIELD", "SIGNATURE_FIELD", "TOKEN_FIELD", "JwtSecurity"]
+__all__ = ["HASH_FIELD", "SIGNATURE_FIELD", "SIGNER_FIELD", "TOKEN_FIELD", "JwtSecurity"]

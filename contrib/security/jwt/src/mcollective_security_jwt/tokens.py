@@ -10,7 +10,9 @@ Claims of every token (compare Choria's ``choria-io/tokens``):
 ``iat``, ``nbf``, ``exp``   issued at, not before, expires (Unix seconds)
 
 Client tokens add ``callerid`` (``kind=name``, the caller id put into requests) and
-``agents`` (the allow list, see :mod:`.allowlist`). Server tokens add ``identity`` and
+``agents`` (the allow list, see :mod:`.allowlist`), and optionally ``delegator``: true
+for a token that may sign requests on behalf of other callers (a web console, as
+Choria's AAA signer does; see :mod:`.provider`). Server tokens add ``identity`` and
 ``collectives``.
 
 Parsing validates every claim before anything is trusted; :class:`Issuers` then checks
@@ -101,6 +103,8 @@ class Token:
     agents: tuple[str, ...] = ()
     identity: str | None = None
     collectives: tuple[str, ...] = ()
+    #: May sign requests for other callers (client tokens only).
+    delegator: bool = False
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     public_key: Ed25519PublicKey | None = field(default=None, repr=False, compare=False)
 
@@ -151,14 +155,18 @@ def _issue(issuer_key: Ed25519PrivateKey, purpose: str, public_key: str,
 
 
 def issue_client(issuer_key: Ed25519PrivateKey, *, callerid: str, agents: Iterable[str],
-                 public_key: str, validity: timedelta, now: float | None = None) -> str:
-    """A client token for ``callerid`` (``kind=name``; a bare name becomes ``jwt=name``)."""
+                 public_key: str, validity: timedelta, now: float | None = None,
+                 delegator: bool = False) -> str:
+    """A client token for ``callerid`` (``kind=name``; a bare name becomes ``jwt=name``);
+    ``delegator`` lets its holder sign requests on behalf of other callers."""
     if "=" not in callerid:
         callerid = f"jwt={callerid}"
     if not _CALLER.fullmatch(callerid):
         raise ValueError(f"caller id {callerid!r} does not match {CALLER_RE}")
-    return _issue(issuer_key, PURPOSE_CLIENT, public_key, validity,
-                  {"callerid": callerid, "agents": list(allowlist.parse(agents))}, now)
+    extra: dict[str, Any] = {"callerid": callerid, "agents": list(allowlist.parse(agents))}
+    if delegator:
+        extra["delegator"] = True
+    return _issue(issuer_key, PURPOSE_CLIENT, public_key, validity, extra, now)
 
 
 def issue_server(issuer_key: Ed25519PrivateKey, *, identity: str,
@@ -233,7 +241,11 @@ def _from_claims(raw: str, claims: Mapping[str, Any]) -> Token:
             agents = allowlist.parse(_string_list(claims, "agents", what))
         except ValueError as exc:
             raise MalformedToken(f"{what} of {callerid}: {exc}") from None
-        return Token(callerid=callerid, agents=agents, **common)
+        delegator = claims.get("delegator", False)
+        if not isinstance(delegator, bool):
+            raise MalformedToken(f"{what} of {callerid}: claim 'delegator' is not a "
+                                 "boolean")
+        return Token(callerid=callerid, agents=agents, delegator=delegator, **common)
     identity = _claim(claims, "identity", str, what)
     if not IDENTITY_RE.match(identity) or "\n" in identity:
         raise MalformedToken(f"{what} identity {identity[:80]!r} must match "

@@ -62,6 +62,15 @@ class PskSecurity(SecurityProvider):
     def caller_id(self) -> str:
         return self._caller
 
+    def delegate(self, caller: str, credential: str | None = None) -> PskSecurity:
+        """The same key, another caller id: with a pre-shared key every holder of the
+        key can sign as any caller, so a console holding it signs each user's requests
+        in that user's name (the caller id stays informative, not proof; see
+        docs/security.md)."""
+        if not is_valid_caller(caller):
+            raise SecurityError(f"caller id {caller!r} does not match {CALLER_RE}")
+        return PskSecurity(self._key, caller)
+
     # --- signing --------------------------------------------------------------------
 
     def _signature(self, payload: str) -> str:
