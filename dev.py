@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Bootstrap for a fresh checkout; needs nothing but Python 3.11+.
 
-    python3 dev.py demo    install every distribution into .venv and run the demo
-    python3 dev.py test    install tox into .venv-tox and run the whole suite
+    python3 dev.py demo       install every distribution into .venv and run the demo
+    python3 dev.py test       install tox into .venv-tox and run the whole suite
+    python3 dev.py generate   rewrite the manual pages and completion scripts (in .venv)
 
 ``test`` runs every tox environment (one per distribution, plus integration and lint) two
 at a time, then prints one closing line with the totals from every environment's JUnit
 report. It fails when any environment fails or when an environment ran no test at all.
-Extra arguments after ``test`` go to tox (``python3 dev.py test -e core``).
+Extra arguments after ``test`` go to tox (``python3 dev.py test -e core``); the
+per-distribution environments test the built wheels and sdists, so ``dist`` (which
+builds them) is added to any ``-e`` list that names one of them.
 """
 
 from __future__ import annotations
@@ -67,7 +70,20 @@ def demo(_args: list[str]) -> int:
     return subprocess.call([str(python), "-m", "mcollective.demo"])
 
 
+def with_dist(args: list[str]) -> list[str]:
+    """``-e core`` -> ``-e dist,core``: the per-distribution environments install what
+    ``dist`` builds (the lint, docs and integration environments do not need it)."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg in ("-e", "--env"):
+            envs = out[i + 1].split(",")
+            if "dist" not in envs and not set(envs) <= {"lint", "docs", "integration"}:
+                out[i + 1] = ",".join(["dist", *envs])
+    return out
+
+
 def test(args: list[str]) -> int:
+    args = with_dist(args)
     python = ensure_venv(ROOT / ".venv-tox", ["tox>=4.20", "tox-uv>=1.11"])
     junit = ROOT / ".tox" / "junit"
     if junit.exists():
@@ -110,8 +126,16 @@ def summarize(junit: Path, code: int) -> int:
     return code
 
 
+def generate(_args: list[str]) -> int:
+    """Manual pages and completion scripts from the code (release/generated.py)."""
+    python = ensure_venv(ROOT / ".venv", editable_all())
+    run([str(ROOT / ".venv" / "bin" / "uv"), "pip", "install", "--quiet", "--python",
+         str(python), "argparse-manpage>=4.5"])
+    return subprocess.call([str(python), str(ROOT / "release" / "generated.py")])
+
+
 def main(argv: list[str]) -> int:
-    commands = {"demo": demo, "test": test}
+    commands = {"demo": demo, "test": test, "generate": generate}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

@@ -139,3 +139,16 @@ def test_json_output_is_one_document(fleet: LocalCollective) -> None:
     assert sorted(r["sender"] for r in replies) == ALL
     assert all(set(r) == {"agent", "action", "sender", "statuscode", "statusmsg", "data"}
                for r in replies)
+
+
+@pytest.mark.parametrize(("color", "escapes"), [("1", True), ("0", False)])
+def test_the_color_setting(fleet: LocalCollective, color: str, escapes: bool,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``color = 0`` turns colour off even where rich would use it (FORCE_COLOR stands
+    in for a terminal here); ``color = 1`` leaves it on."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    config = fleet.write_client_config(f"color{color}.cfg", color=color)
+    proc = fleet.mco("rpc", "rpcutil", "nosuch", config=config)
+    assert proc.returncode == 1
+    assert "not declared in the DDL" in proc.stderr
+    assert ("\x1b[" in proc.stderr) is escapes

@@ -78,3 +78,19 @@ def test_the_scaffold_s_own_tests_pass(scaffold: tuple[str, Path]) -> None:
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+@pytest.mark.parametrize("ddl", ["python", "json"])
+def test_a_generated_agent_passes_mypy_strict(ddl: str, tmp_path: Path) -> None:
+    """Core ships py.typed, so a plugin author's type checker sees real types: the
+    generated agent (its code and its test) passes ``mypy --strict`` as generated."""
+    collective = LocalCollective(tmp_path / "collective")
+    ok(collective.mco("plugin", "generate", "agent", f"typed_{ddl}", "--ddl", ddl,
+                      "--actions", "status,restart", "-d", str(tmp_path)))
+    root = tmp_path / f"mcollective-agent-typed_{ddl}"
+    # The generated pyproject.toml asks for strict mode and names the files.
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--python-executable", sys.executable,
+                           "--no-incremental", "--cache-dir", str(tmp_path / "cache")],
+                          cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Success: no issues found in 3 source files" in proc.stdout

@@ -4,7 +4,6 @@ the real DDLs that declare summaries."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,10 @@ from mcollective.client.results import Result
 from mcollective.ddl import action_ddl, aggregate_spec, load_agent_ddl, output_item
 from mcollective.hookspecs import hookimpl
 from mcollective.plugins import PluginManager, make_plugin_manager
+from mcollective.testing import choria_corpus_path
 
-#: The Choria DDL corpus vendored in the repository (tests/data/choria-ddl).
-CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "choria-ddl"
+#: The Choria DDL corpus shipped with mcollective.testing.
+CORPUS = choria_corpus_path()
 
 
 def results_from(replies: list[dict[str, Any]], agent: str = "package",

@@ -143,3 +143,36 @@ def test_relative_paths_resolve_beside_config(tmp_path: Path) -> None:
 def test_statedir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MCOLLECTIVE_STATEDIR", str(tmp_path / "s"))
     assert Config(environ=os.environ).statedir == tmp_path / "s"
+
+
+@pytest.mark.parametrize(("environ", "root", "expected"), [
+    ({"MCOLLECTIVE_STATEDIR": "/srv/mco"}, True, "/srv/mco"),
+    # systemd's StateDirectory= (several directories: the first is ours)
+    ({"STATE_DIRECTORY": "/var/lib/mcollective:/var/lib/other"}, True, "/var/lib/mcollective"),
+    ({"XDG_STATE_HOME": "/tmp/xdg"}, True, "/tmp/xdg/mcollective"),
+    ({}, True, "/var/lib/mcollective"),
+    ({"HOME": "/home/alice"}, False, "/home/alice/.local/state/mcollective"),
+])
+def test_default_statedir(environ: dict[str, str], root: bool, expected: str,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root daemon keeps its state (and generated key) in /var/lib/mcollective, not
+    /root/.local/state; other users keep the XDG defaults. geteuid is replaced because
+    the test cannot change who runs it."""
+    from mcollective.config import default_statedir
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0 if root else 1000)
+    monkeypatch.setenv("HOME", environ.get("HOME", "/root"))
+    assert default_statedir(environ) == Path(expected)
+
+
+@pytest.mark.parametrize(("role", "text", "expected"), [
+    ("server", "", float("inf")),
+    ("client", "", 10.0),
+    ("server", "connection_timeout = 0", float("inf")),
+    ("client", "connection_timeout = 0", float("inf")),
+    ("server", "connection_timeout = 30", 30.0),
+    ("client", "connection_timeout = 2.5", 2.5),
+])
+def test_connection_timeout_by_role(role: str, text: str, expected: float) -> None:
+    config = config_from_text(text, role=role)  # type: ignore[arg-type]
+    assert config.connect_limit() == expected

@@ -26,10 +26,10 @@ from mcollective.ddl import (
     render_help,
 )
 from mcollective.errors import DDLError, UnknownRPCAction
+from mcollective.testing import choria_corpus_path
 
 # The compatibility corpus, vendored byte for byte (see its README for provenance).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT / "tests" / "data" / "choria-ddl"
+CORPUS = choria_corpus_path()
 
 #: action count and total input count per agent, read off the files by hand.
 EXPECTED = {

@@ -4,7 +4,6 @@ plugin agents."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +12,11 @@ from mcollective import hookimpl
 from mcollective.ddl import ActionDDL, AgentDDL, action_ddl, input_item, load_agent_ddl
 from mcollective.errors import DDLValidationError, PluginLoadError, ValidatorError
 from mcollective.plugins import make_plugin_manager
+from mcollective.testing import choria_corpus_path
 from mcollective.validators import plugin_resolver
 
 # The compatibility corpus, vendored byte for byte (see its README for provenance).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT / "tests" / "data" / "choria-ddl"
+CORPUS = choria_corpus_path()
 
 
 def agent(name: str) -> AgentDDL:

@@ -100,3 +100,23 @@ def test_plugin_without_the_kinds_hook_rejected() -> None:
 def test_manager_is_built_fresh_each_time() -> None:
     a, b = make_plugin_manager(), make_plugin_manager()
     assert a.pm is not b.pm
+
+
+@pytest.mark.parametrize(("kind", "name", "distribution", "role"), [
+    ("connector", "kombu", "mcollective-connector-kombu", True),
+    ("security", "psk", "mcollective-security-psk", True),
+    ("facts", "yaml", "mcollective-facts-yaml", True),
+    ("security", "jwt", "mcollective-security-jwt", False),
+])
+def test_a_missing_published_plugin_names_its_distribution(
+        kind: str, name: str, distribution: str, role: bool) -> None:
+    """Core alone starts with defaults (kombu, psk, system + yaml facts) that other
+    distributions provide: the error says which one to install, and the role extras."""
+    pm = make_plugin_manager(load_entrypoints=False)  # as if only core were installed
+    with pytest.raises(PluginLoadError) as info:
+        pm.load(kind, name)
+    message = str(info.value)
+    assert f"no {kind} plugin '{name}'" in message
+    assert f"it comes with {distribution}" in message
+    assert ("mcollective-core[server]" in message) is role
+    assert "\n" not in message

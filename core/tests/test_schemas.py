@@ -1,5 +1,5 @@
 """Real messages — made by the real client and daemon, captured on the wire — validate
-against the JSON Schemas published in docs/schemas/."""
+against the JSON Schemas shipped in mcollective/schemas/ (docs/schemas/ in the documentation)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import jsonschema
 import pytest
 from inprocess import client, collective
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+import mcollective
+
+SCHEMAS = Path(mcollective.__file__).resolve().parent / "schemas"
 
 
 def schema(name: str) -> dict:  # type: ignore[type-arg]

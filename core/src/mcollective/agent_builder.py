@@ -34,7 +34,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mcollective.ddl import (
     AgentDDL,
@@ -108,11 +108,23 @@ class ActionSpec:
                           aggregates=self.aggregates)
 
 
+@overload
+def action(description: F, /) -> F: ...
+
+
+@overload
+def action(description: str | None = None, *, display: Display = "failed",
+           inputs: Mapping[str, Input] | None = None,
+           outputs: Mapping[str, Output | str] | None = None,
+           aggregates: Iterable[AggregateSpec | tuple[Any, ...]] = (),
+           name: str | None = None) -> Callable[[F], F]: ...
+
+
 def action(description: str | F | None = None, *, display: Display = "failed",
            inputs: Mapping[str, Input] | None = None,
            outputs: Mapping[str, Output | str] | None = None,
            aggregates: Iterable[AggregateSpec | tuple[Any, ...]] = (),
-           name: str | None = None) -> Any:
+           name: str | None = None) -> F | Callable[[F], F]:
     """Declare a method an action and describe it for the DDL.
 
     ``description`` defaults to the method's docstring (first paragraph); ``display``
@@ -127,9 +139,10 @@ def action(description: str | F | None = None, *, display: Display = "failed",
     """
     if callable(description):  # bare @action
         return action()(description)
+    text: str | None = description
 
     def decorate(func: F) -> F:
-        spec = _action_spec(func, description, display, inputs or {}, outputs or {},
+        spec = _action_spec(func, text, display, inputs or {}, outputs or {},
                             aggregates, name)
         setattr(func, ACTION_ATTR, spec)
         return func

@@ -12,6 +12,7 @@ directory and a generated pre-shared key.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import socket
@@ -30,6 +31,10 @@ Role = Literal["client", "server"]
 
 IDENTITY_RE = re.compile(r"^[\w.\-]+$")
 COLLECTIVE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+#: Seconds a client keeps trying to reach the middleware when ``connection_timeout`` is
+#: not set (a node keeps trying for ever).
+CLIENT_CONNECTION_TIMEOUT = 10.0
 
 SERVER_CONFIG_PATHS = ("/etc/puppetlabs/mcollective/server.cfg", "/etc/mcollective/server.cfg")
 CLIENT_CONFIG_PATHS = (
@@ -161,14 +166,32 @@ def _default_identity() -> str:
     return name if IDENTITY_RE.match(name) else re.sub(r"[^\w.\-]", "_", name)
 
 
-def default_statedir() -> Path:
-    env = os.environ.get("MCOLLECTIVE_STATEDIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(base) / "mcollective"
+#: Where a root daemon (and root's ``mco``) keeps its state when nothing else says.
+SYSTEM_STATEDIR = "/var/lib/mcollective"
+
+
+def default_statedir(environ: Mapping[str, str] | None = None) -> Path:
+    """The state directory when ``statedir`` is not configured.
+
+    In order: ``$MCOLLECTIVE_STATEDIR``; ``$STATE_DIRECTORY`` (set by systemd's
+    ``StateDirectory=``, its first entry); ``$XDG_STATE_HOME/mcollective`` when that is
+    set; ``/var/lib/mcollective`` for root; else ``~/.local/state/mcollective``. So the
+    service, root's ``mco`` and a packaged install agree on one place (the embedded
+    broker and the generated key live there), while other users keep XDG defaults.
+    """
+    env = os.environ if environ is None else environ
+    explicit = env.get("MCOLLECTIVE_STATEDIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    systemd = env.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        return Path(systemd)
+    xdg = env.get("XDG_STATE_HOME")
+    if xdg:
+        return Path(xdg) / "mcollective"
+    if os.geteuid() == 0:
+        return Path(SYSTEM_STATEDIR)
+    return Path(os.path.expanduser("~")) / ".local" / "state" / "mcollective"
 
 
 #: Every core key (``reference/mcollective.md`` §7.2 plus the few this project adds).
@@ -211,6 +234,7 @@ KEYS: dict[str, Key] = {
     "default_discovery_method": Key(plugin_name, "mc"),
     "default_discovery_options": Key(lambda v: [text(v)], [], repeatable=True),
     "publish_timeout": Key(number(0), 2),
+    # Unset: a node never gives up on its broker, a client gives up after 10 s; 0: never.
     "connection_timeout": Key(optional(number(0)), None),
     "threaded": Key(boolean, False),
     "ssl_cipher": Key(text, "aes-256-cbc"),
@@ -448,6 +472,15 @@ class Config:
     def statedir(self) -> Path:
         configured = self._values.get("statedir")
         return Path(configured) if configured else default_statedir()
+
+    def connect_limit(self) -> float:
+        """Seconds to keep trying to reach the middleware before giving up: the
+        ``connection_timeout`` key; unset, a node never gives up (``inf``) and a client
+        gives up after :data:`CLIENT_CONNECTION_TIMEOUT`; ``0`` means never."""
+        value = self._values.get("connection_timeout")
+        if value is None:
+            return math.inf if self.role == "server" else CLIENT_CONNECTION_TIMEOUT
+        return math.inf if value == 0 else float(value)
 
     def resolve_path(self, value: str) -> Path:
         """A path from the configuration: relative ones are taken from the config file's

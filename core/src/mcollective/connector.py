@@ -37,7 +37,14 @@ class Connector(ABC):
     @abstractmethod
     def connect(self, *, timeout: float | None = None) -> None:
         """Connect, or raise :class:`mcollective.errors.ConnectionFailed` within
-        ``timeout`` seconds (``None``: the connector's own default)."""
+        ``timeout`` seconds (``None``: the connector's own default).
+
+        ``math.inf`` is how a node asks never to give up: keep trying, with a jittered,
+        bounded pause between attempts, until it works or :meth:`close` is called from
+        another thread (then raise ConnectionFailed); say why once, at warning level,
+        rather than at every attempt. With a finite ``timeout`` (a client), a definite
+        refusal (ECONNREFUSED) when there is no other broker to try should fail at
+        once rather than wait out the timeout."""
 
     @abstractmethod
     def subscribe_node(self, identity: str, collectives: Iterable[str],

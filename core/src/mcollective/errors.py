@@ -36,6 +36,7 @@ class PluginLoadError(MCollectiveError):
     def __init__(
         self, kind: str, name: str, *, installed: Iterable[str] = (),
         distribution: str | None = None, cause: BaseException | None = None,
+        hint: str | None = None,
     ) -> None:
         import difflib
 
@@ -50,6 +51,8 @@ class PluginLoadError(MCollectiveError):
         close = difflib.get_close_matches(name, self.installed, n=1)
         if cause is None and close:
             msg += f"; did you mean '{close[0]}'?"
+        elif cause is None and hint:
+            msg += f"; {hint}"
         super().__init__(msg)
 
 

@@ -15,6 +15,25 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
 CYCLE = ["debug", "info", "warn", "error", "fatal"]
 
 FORMAT = "%(asctime)s %(levelname)-7s %(process)d %(name)s: %(message)s"
+#: Under journald (stderr is the journal): no time stamp (journald adds its own) and the
+#: syslog priority as a ``<N>`` prefix, which journald turns into the entry's level.
+JOURNAL_FORMAT = "<%(priority)d>%(name)s: %(message)s"
+
+#: logging level -> syslog priority (sd-daemon(3)).
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
+               (logging.INFO, 6))
+
+
+class JournalFormatter(logging.Formatter):
+    """One line per record (continuation lines would lose their priority), prefixed
+    with the record's syslog priority."""
+
+    def __init__(self) -> None:
+        super().__init__(JOURNAL_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.priority = next((p for level, p in _PRIORITIES if record.levelno >= level), 7)
+        return super().format(record).replace("\n", "\n    ")
 
 
 def setup_logging(config: Config, *, level: str | None = None,
@@ -39,8 +58,11 @@ def setup_logging(config: Config, *, level: str | None = None,
             address="/dev/log", facility=config.logfacility)
         handler.setFormatter(logging.Formatter("mcollectived[%(process)d]: %(name)s: %(message)s"))
     else:
+        from mcollective.systemd import writes_to_journal
+
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(JournalFormatter() if writes_to_journal(sys.stderr)
+                             else logging.Formatter(FORMAT))
     setattr(handler, "_mcollective", True)  # noqa: B010 - marks our own handlers
     root.addHandler(handler)
     root.setLevel(LEVELS[level or config.loglevel])

@@ -70,6 +70,36 @@ KINDS: dict[str, PluginKind] = {
 }
 
 
+#: Where the plugins this project publishes come from, for the error a missing one gives
+#: (core alone names plugins it does not contain: kombu, psk, system, yaml).
+PUBLISHED: dict[tuple[str, str], str] = {
+    ("connector", "kombu"): "mcollective-connector-kombu",
+    ("security", "psk"): "mcollective-security-psk",
+    ("security", "jwt"): "mcollective-security-jwt",
+    ("authorization", "actionpolicy"): "mcollective-authorization-actionpolicy",
+    ("facts", "system"): "mcollective-facts-system",
+    ("facts", "yaml"): "mcollective-facts-yaml",
+    ("application", "security"): "mcollective-security-jwt",
+    **{("agent", a): f"mcollective-agent-{a}"
+       for a in ("package", "service", "shell", "filemgr", "process", "nettest")},
+}
+
+#: The role installs of mcollective-core and the plugins they bring.
+_ROLE_HINT = ("pip install 'mcollective-core[server]' installs a node's default plugins, "
+              "'mcollective-core[client]' a client's")
+
+
+def install_hint(kind: str, name: str) -> str | None:
+    """What to install for a plugin of ours that is missing, or ``None``."""
+    dist = PUBLISHED.get((kind, name))
+    if dist is None:
+        return None
+    if (kind, name) in (("connector", "kombu"), ("security", "psk"), ("facts", "system"),
+                        ("facts", "yaml")):
+        return f"it comes with {dist} ({_ROLE_HINT})"
+    return f"it comes with {dist} (pip install {dist})"
+
+
 @dataclass(frozen=True)
 class InstalledPlugin:
     """An entry point as installed, read from package metadata without importing it."""
@@ -185,7 +215,7 @@ class PluginManager:
         eps = {ep.name: ep for ep in _entry_points(k.group)} if self.load_entrypoints else {}
         ep = eps.get(name)
         if ep is None:
-            raise PluginLoadError(kind, name, installed=eps)
+            raise PluginLoadError(kind, name, installed=eps, hint=install_hint(kind, name))
         dist, version = _dist_of(ep)
         try:
             obj = _load_with_stevedore(k.group, name)

@@ -35,9 +35,14 @@ def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argpar
     return parser.parse_intermixed_args(argv)
 
 
-def _console(stream: Any) -> Console:
-    """A console that never cuts lines short when output goes to a pipe or file."""
+def _console(stream: Any, *, color: bool = True) -> Console:
+    """A console that never cuts lines short when output goes to a pipe or file.
+    ``color=False`` (the ``color`` setting) writes no colour or style codes at all;
+    rich itself honours ``NO_COLOR`` and ``FORCE_COLOR``."""
     tty = hasattr(stream, "isatty") and stream.isatty()
+    if not color:
+        return Console(file=stream, highlight=False, soft_wrap=True, color_system=None,
+                       no_color=True, width=None if tty else 4096)
     return Console(file=stream, highlight=False, soft_wrap=True,
                    width=None if tty else 4096)
 
@@ -101,6 +106,9 @@ class Application:
             self.config = load_config(getattr(args, "config", None), role="client")
             if getattr(args, "connection_timeout", None) is not None:
                 self.config.connection_timeout = args.connection_timeout
+            if not self.config.color:
+                self.out = _console(self.out.file, color=False)
+                self.err = _console(self.err.file, color=False)
             self._setup_logging()
             code = int(self.main(args) or 0)
             self._warn_about_the_link()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from mcollective import __version__
@@ -25,6 +26,10 @@ def print_commands(out: object = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell is completing a word
+        from mcollective.cli.completion import complete
+
+        complete()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print_commands()

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONNECTION_TIMEOUT = 10.0
-
 
 @dataclass(frozen=True)
 class LinkMark:
@@ -67,8 +65,10 @@ class ClientSession:
             if self.connector is not None:
                 return
             connector = self.plugins.create_connector(self.config)
-            timeout = self.config.connection_timeout or DEFAULT_CONNECTION_TIMEOUT
-            connector.connect(timeout=timeout)
+            # Within connection_timeout (10 s unless set): a client must not hang on a
+            # broker that is down. A definite refusal with no other broker to try fails
+            # at once (the connector's business).
+            connector.connect(timeout=self.config.connect_limit())
             try:
                 self.reply_to = connector.subscribe_replies()
                 connector.start(self._on_message)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import os
 import random
 import threading
@@ -29,6 +30,7 @@ from mcollective import __version__
 from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest
 from mcollective.audit import AuditEvent, Auditor
 from mcollective.errors import (
+    ConnectionFailed,
     DDLValidationError,
     MCollectiveError,
     MessageError,
@@ -101,6 +103,13 @@ class Daemon:
         self._seq = itertools.count()
         self._filters: dict[str, tuple[dict[str, list[Any]], Filter]] = {}
         self._stopping = threading.Event()
+        #: Set once the node is subscribed and serving (see begin()).
+        self.ready = threading.Event()
+        #: Why the node will never be ready (set instead of ``ready``).
+        self.failure: MCollectiveError | None = None
+        #: Set with either of them.
+        self.settled = threading.Event()
+        self._gave_up: float | None = None
         self._accepting = False
         self._threads: list[threading.Thread] = []
         from mcollective.validators import plugin_resolver
@@ -110,16 +119,78 @@ class Daemon:
     # --- start-up -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load plugins and agents, connect, subscribe and start serving.
+        """Load plugins and agents, connect, subscribe and start serving; return once
+        serving. Raises what :meth:`begin` raises, or :class:`ConnectionFailed` when
+        ``connection_timeout`` passes before the middleware answers."""
+        self.begin()
+        self.wait_ready()
 
-        A broken connector or security plugin raises (fatal); broken optional plugins
-        are logged by name and skipped.
+    def begin(self) -> None:
+        """Load plugins and agents, then connect and subscribe in the background.
+
+        A broken connector or security plugin, or a bad plugin setting, raises here at
+        once (fatal); broken optional plugins are logged by name and skipped. The
+        middleware need not be up: a node keeps trying for ever (or for
+        ``connection_timeout`` seconds, if set) and serves once it answers. ``ready``
+        is set then; ``failure`` says why it never will.
         """
         config = self.config
         self.security = self.plugins.create_security(config, "server")
         self.connector = self.plugins.create_connector(config)
         self._load_node_plugins(config)
-        self.connector.connect(timeout=config.connection_timeout)
+        limit = config.connect_limit()
+        if not math.isinf(limit):
+            timer = threading.Timer(limit, self._give_up, args=(limit,))
+            timer.daemon = True
+            timer.start()
+        self._spawn(self._connect_and_serve, "connect")
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until serving (True), or ``timeout`` (False); raise the failure if
+        starting failed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.ready.is_set():
+            if self.failure is not None:
+                raise self.failure
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self.settled.wait(0.5 if left is None else min(left, 0.5))
+        return True
+
+    def _give_up(self, limit: float) -> None:
+        """``connection_timeout`` passed before the middleware answered."""
+        if self.ready.is_set() or self._stopping.is_set() or self.connector is None:
+            return
+        self._gave_up = limit
+        self.connector.close()  # wakes connect(), which raises
+
+    def _connect_and_serve(self) -> None:
+        assert self.connector is not None
+        try:
+            # math.inf: the connector keeps trying (jittered back-off) until it works
+            # or is closed; it logs the reason once. _give_up enforces a limit.
+            self.connector.connect(timeout=math.inf)
+            self._serve()
+        except Exception as exc:
+            if self._stopping.is_set():
+                return
+            if self._gave_up is not None:
+                exc = ConnectionFailed(f"gave up after {self._gave_up:g}s "
+                                       f"(connection_timeout): {exc or type(exc).__name__}")
+            elif not isinstance(exc, MCollectiveError):
+                log.debug("start-up failure", exc_info=True)
+                exc = MCollectiveError(f"{type(exc).__name__}: {exc}")
+            self.failure = exc
+            self.settled.set()
+            return
+        self.ready.set()
+        self.settled.set()
+
+    def _serve(self) -> None:
+        """Connected: consume, subscribe, and start the helper threads."""
+        assert self.connector is not None
+        config = self.config
         self._accepting = True
         self.connector.start(self.handle_message)
         self.connector.subscribe_node(self.identity, config.collectives, list(self.agents))
@@ -564,7 +635,9 @@ class Daemon:
                 except Exception:
                     log.exception("agent '%s' failed to shut down", name)
         assert self.connector is not None
-        self.connector.subscribe_node(self.identity, new_config.collectives, list(self.agents))
+        if self.ready.is_set():  # else _serve() subscribes these agents once connected
+            self.connector.subscribe_node(self.identity, new_config.collectives,
+                                          list(self.agents))
         log.info("reloaded: collectives=%s agents=%s", ",".join(new_config.collectives),
                  ",".join(sorted(self.agents)))
 

@@ -123,14 +123,11 @@ class EmulatedDaemon(Daemon):
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> None:
-        """As :meth:`Daemon.start`, subscribing every emulated identity (before
+    def _serve(self) -> None:
+        """As :meth:`Daemon._serve`, subscribing every emulated identity (before
         consuming, so each subscription is applied directly, not handed over)."""
+        assert self.connector is not None
         config = self.config
-        self.security = self.plugins.create_security(config, "server")
-        self.connector = self.plugins.create_connector(config)
-        self._load_node_plugins(config)
-        self.connector.connect(timeout=config.connection_timeout)
         agents = list(self.agents)
         for identity in self.identities:
             self.connector.subscribe_node(identity, config.collectives, agents)
@@ -144,6 +141,8 @@ class EmulatedDaemon(Daemon):
     def reload(self, new_config: Config) -> None:
         super().reload(new_config)
         assert self.connector is not None
+        if not self.ready.is_set():
+            return
         for identity in self.identities[1:]:
             self.connector.subscribe_node(identity, self.config.collectives,
                                           list(self.agents))

@@ -1,14 +1,20 @@
 """``mcollectived``: run a node.
 
 Foreground by default (for systemd and containers); ``--daemonize`` forks into the
-background. The pid file is written once the node is connected and subscribed, so its
-appearance means "ready", and it is held under a lock so two daemons can never share it.
+background and exits with the daemon's start-up status (a readiness pipe). The pid file
+is written once the node is connected and subscribed, so its appearance means "ready",
+and it is held under a lock so two daemons can never share it. Under systemd
+(``Type=notify``) the same moment sends ``READY=1``.
+
+The middleware need not be up: a node keeps trying to reach it (jittered back-off) for
+ever, or for ``connection_timeout`` seconds when that is set, and serves once it answers.
 
 ``--emulate N`` serves N emulated node identities from this one process (see
 :mod:`mcollective.server.emulator`), to measure large collectives on one machine.
 
 Signals: TERM/INT stop gracefully (running actions get up to ``soft_shutdown_timeout``
-seconds), HUP reloads configuration, facts and agents, USR2 cycles the log level.
+seconds), HUP reloads the configuration file, facts and agents, USR1 reloads agents,
+facts and plugins with the running configuration, USR2 cycles the log level.
 """
 
 from __future__ import annotations
@@ -16,14 +22,16 @@ from __future__ import annotations
 import argparse
 import fcntl
 import logging
+import math
 import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
-from mcollective import __version__
+from mcollective import __version__, systemd
 from mcollective.config import Config, load_config
 from mcollective.errors import MCollectiveError
 from mcollective.log import cycle_level, setup_logging
@@ -31,9 +39,12 @@ from mcollective.log import cycle_level, setup_logging
 log = logging.getLogger("mcollective.server")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also the source of the ``mcollectived(1)`` manual page)."""
     parser = argparse.ArgumentParser(
-        prog="mcollectived", description="The mcollective node daemon.")
+        prog="mcollectived", description="The mcollective node daemon: connects to the "
+        "middleware, answers the requests whose filter matches this node with its agents, "
+        "and keeps trying when the middleware is down.")
     parser.add_argument("-c", "--config", metavar="FILE",
                         help="configuration file (default: /etc/puppetlabs/mcollective/"
                              "server.cfg, /etc/mcollective/server.cfg, else built-in defaults)")
@@ -41,7 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write the pid here once ready (locked while running)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--daemonize", dest="daemonize", action="store_true", default=None,
-                       help="fork into the background")
+                       help="fork into the background; exits 0 once the node serves (or, "
+                            "after 10 s, is still waiting for its middleware), 1 if it "
+                            "failed to start")
     group.add_argument("--no-daemonize", dest="daemonize", action="store_false",
                        help="stay in the foreground (the default)")
     parser.add_argument("--loglevel", choices=["debug", "info", "warn", "error", "fatal"],
@@ -54,7 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="number the emulated identities from K (several emulator "
                              "processes then form one collective)")
     parser.add_argument("--version", action="version", version=f"mcollectived {__version__}")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _count(text: str) -> int:
@@ -105,10 +122,40 @@ class PidFile:
             self._fh = None
 
 
-def daemonize() -> None:
-    """Classic double fork; stdio to /dev/null. Done before any thread starts."""
+#: How long ``--daemonize`` waits for the node to be serving before it returns anyway
+#: (0, "still connecting") when no ``connection_timeout`` is set.
+DAEMONIZE_WAIT = 10.0
+
+
+class StartupReport:
+    """The readiness pipe of ``--daemonize``: the daemon (grandchild) writes one line,
+    ``ready``, ``waiting`` (started; still connecting to the middleware) or
+    ``failed <reason>``; the process the user started waits for it and exits with the
+    daemon's start-up status. Without ``--daemonize`` every call does nothing."""
+
+    def __init__(self, fd: int | None = None) -> None:
+        self.fd = fd
+
+    def send(self, line: str) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, (line.replace("\n", " ") + "\n").encode("utf-8"))
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = None
+
+
+def daemonize() -> StartupReport:
+    """Classic double fork, stdio to /dev/null, done before any thread starts. The
+    original process does not exit at once: it waits for the daemon's start-up report
+    and exits 0 only if the daemon started (see :class:`StartupReport`)."""
+    read_end, write_end = os.pipe()
     if os.fork() > 0:
-        os._exit(0)
+        os.close(write_end)
+        os._exit(_await_report(read_end))
+    os.close(read_end)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
@@ -117,6 +164,30 @@ def daemonize() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+    return StartupReport(write_end)
+
+
+def _await_report(fd: int) -> int:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        if not chunk or b"\n" in chunk:
+            chunks.append(chunk)
+            break
+        chunks.append(chunk)
+    line = b"".join(chunks).decode("utf-8", "replace").strip()
+    if line.startswith("ready"):
+        return 0
+    if line.startswith("waiting"):
+        print(f"mcollectived: started{line[len('waiting'):]}; still connecting to the "
+              "middleware (it keeps trying; see the log)", file=sys.stderr)
+        return 0
+    reason = line.removeprefix("failed").strip() or "the daemon exited while starting"
+    print(f"mcollectived: {reason}", file=sys.stderr)
+    return 1
 
 
 def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
@@ -131,24 +202,37 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     pid = PidFile(pidfile) if pidfile else None
     if pid:
         pid.acquire()  # fail before forking, so the user sees the error
+    report = StartupReport()
     if daemon_mode:
         if pid and pid._fh is not None:
             pid._fh.close()
             pid._fh = None
-        daemonize()
+        report = daemonize()
         if pid:
-            pid.acquire()
+            try:
+                pid.acquire()
+            except MCollectiveError as exc:
+                report.send(f"failed {exc}")
+                return 1
     setup_logging(config, level=loglevel, logfile=logfile)
 
     stop = threading.Event()
     reload_requested = threading.Event()
+    agents_reload_requested = threading.Event()
+    wake = threading.Event()
 
     def on_stop(signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
+        wake.set()
 
     def on_hup(_signum: int, _frame: object) -> None:
         reload_requested.set()
+        wake.set()
+
+    def on_usr1(_signum: int, _frame: object) -> None:
+        agents_reload_requested.set()
+        wake.set()
 
     def on_usr2(_signum: int, _frame: object) -> None:
         log.warning("log level is now %s", cycle_level())
@@ -156,6 +240,7 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGUSR1, on_usr1)
     signal.signal(signal.SIGUSR2, on_usr2)
 
     if emulate:
@@ -165,33 +250,62 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     else:
         daemon = Daemon(config)
     try:
-        daemon.start()
+        daemon.begin()
     except MCollectiveError as exc:
         log.error("cannot start: %s", exc)
+        report.send(f"failed {exc}")
         if pid:
             pid.release()
         return 1
-    if pid:
-        pid.write()
+    limit = config.connect_limit()
+    report_by = time.monotonic() + (DAEMONIZE_WAIT if math.isinf(limit) else limit + 5.0)
+    systemd.notify("STATUS=connecting to the middleware")
+    announced = False
+    code = 0
     try:
         while not stop.is_set():
-            stop.wait(0.5)
+            if not announced and daemon.ready.is_set():
+                announced = True
+                if pid:
+                    pid.write()
+                report.send("ready")
+                systemd.notify("READY=1", f"STATUS=serving {len(daemon.agents)} agents as "
+                                          f"{daemon.identity}")
+            elif not announced and daemon.failure is not None:
+                log.error("cannot start: %s", daemon.failure)
+                report.send(f"failed {daemon.failure}")
+                code = 1
+                break
+            elif not announced and report.fd is not None and time.monotonic() > report_by:
+                report.send(f"waiting (pid {os.getpid()})")
+            # Until ready, wake up as soon as the node is (or fails); signals set `wake`.
+            (wake if announced else daemon.settled).wait(0.5)
+            wake.clear()
             if reload_requested.is_set():
                 reload_requested.clear()
                 log.info("received SIGHUP, reloading")
+                systemd.reloading()
                 try:
                     new_config = load_config(config.path, role="server") if config.path \
                         else load_config(None, role="server")
                 except MCollectiveError as exc:
                     log.error("reload failed, keeping the running configuration: %s", exc)
-                    continue
-                daemon.reload(new_config)
+                else:
+                    daemon.reload(new_config)
+                    config = daemon.config
+                systemd.notify("READY=1" if announced else "STATUS=connecting to the middleware")
+            if agents_reload_requested.is_set():
+                agents_reload_requested.clear()
+                log.info("received SIGUSR1, reloading agents, facts and plugins")
+                daemon.reload(daemon.config)
     finally:
+        systemd.notify("STOPPING=1")
         bound = config.soft_shutdown_timeout if config.soft_shutdown else 0.0
         daemon.stop(timeout=bound)
         if pid:
             pid.release()
-    return 0
+        report.send("failed stopped while starting")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

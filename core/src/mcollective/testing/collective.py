@@ -145,7 +145,7 @@ class LocalCollective:
         self, identity: str, *, facts: Mapping[str, Any] | None = None,
         classes: Iterable[str] = (), collectives: Sequence[str] | None = None,
         settings: Mapping[str, Any] | None = None, start: bool = True,
-        wait: bool = True,
+        wait: bool = True, env: Mapping[str, str] | None = None,
     ) -> NodeProcess:
         directory = self.root / "nodes" / identity
         directory.mkdir(parents=True, exist_ok=True)
@@ -170,15 +170,18 @@ class LocalCollective:
                            directory / "mcollectived.log")
         self.nodes[identity] = node
         if start:
-            self.start(node, wait=wait)
+            self.start(node, wait=wait, env=env)
         return node
 
-    def start(self, node: NodeProcess, *, wait: bool = True) -> NodeProcess:
+    def start(self, node: NodeProcess, *, wait: bool = True,
+              env: Mapping[str, str] | None = None) -> NodeProcess:
+        """Start the node's daemon; ``env`` adds to its environment (``NOTIFY_SOCKET``
+        to play systemd, for instance)."""
         if node.pidfile.exists():
             node.pidfile.unlink()
         node.process = subprocess.Popen(
             [*_script("mcollectived"), "-c", str(node.config), "--pidfile", str(node.pidfile)],
-            env=self.env(), stdout=subprocess.DEVNULL,
+            env={**self.env(), **(env or {})}, stdout=subprocess.DEVNULL,
             stderr=open(node.directory / "stderr.log", "ab"),  # noqa: SIM115
         )
         if wait:

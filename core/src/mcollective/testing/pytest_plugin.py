@@ -1,20 +1,36 @@
-"""pytest fixtures for mcollective and plugin authors (opt-in, see the package doc)."""
+"""pytest fixtures and markers for mcollective and its plugins.
+
+Registered through the ``pytest11`` entry point of ``mcollective-core``, so every test
+run that has core installed gets them, from a source checkout or from an unpacked sdist
+alike, with no ``conftest.py`` switch. Loading this module costs nothing: the fixtures
+import what they need when a test first asks for them.
+
+Markers: ``broker(name)`` for tests that need a real broker (they skip when it is
+unreachable, unless ``MCO_REQUIRE_BROKERS=1``), ``slow`` for tests that take more than
+a few seconds.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from mcollective.plugins import PluginManager, make_plugin_manager
-from mcollective.testing.brokers import require_broker
-from mcollective.testing.collective import LocalCollective
+if TYPE_CHECKING:
+    from mcollective.plugins import PluginManager
+    from mcollective.testing.collective import LocalCollective
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Hypothesis without deadlines and derandomized: CI runs on two loaded cores,
-    where a deadline fails a test for the machine's business, not the code's."""
+    """The markers, and Hypothesis without deadlines and derandomized: CI runs on two
+    loaded cores, where a deadline fails a test for the machine's business, not the
+    code's."""
+    config.addinivalue_line(
+        "markers", "broker(name): needs a real broker (amqp, redis, nats, sqs); skipped "
+                   "when unreachable unless MCO_REQUIRE_BROKERS=1")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
     try:
         from hypothesis import settings
     except ImportError:
@@ -27,6 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def plugin_manager() -> PluginManager:
     """A plugin manager with every hook spec and no entry points loaded."""
+    from mcollective.plugins import make_plugin_manager
+
     return make_plugin_manager(load_entrypoints=False)
 
 
@@ -34,6 +52,8 @@ def plugin_manager() -> PluginManager:
 def local_collective(tmp_path: Path) -> Iterator[LocalCollective]:
     """A collective of real daemons on the embedded transport; add nodes with
     ``local_collective.add_node(identity, facts=...)``. Stopped at teardown."""
+    from mcollective.testing.collective import LocalCollective
+
     collective = LocalCollective(tmp_path / "collective")
     try:
         yield collective
@@ -42,27 +62,33 @@ def local_collective(tmp_path: Path) -> Iterator[LocalCollective]:
 
 
 @pytest.fixture
-def choria_corpus(request: pytest.FixtureRequest) -> Path:
-    """The Choria agent DDL corpus vendored in this repository (tests/data/choria-ddl),
-    for compatibility tests; skipped outside a checkout."""
-    path = request.config.rootpath / "tests" / "data" / "choria-ddl"
-    if not path.is_dir():
-        pytest.skip(f"Choria DDL corpus not found at {path} (not a source checkout)")
-    return path
+def choria_corpus() -> Path:
+    """Real Choria agent DDLs, their JSON Schema and sample replies, byte for byte as
+    upstream publishes them (see ``README.md`` there for provenance): what an agent
+    that claims Choria compatibility is compared with."""
+    from mcollective.testing import choria_corpus_path
+
+    return choria_corpus_path()
 
 
 @pytest.fixture
 def amqp_url() -> str:
+    from mcollective.testing.brokers import require_broker
+
     return require_broker("amqp")
 
 
 @pytest.fixture
 def redis_url() -> str:
+    from mcollective.testing.brokers import require_broker
+
     return require_broker("redis")
 
 
 @pytest.fixture
 def nats_url() -> str:
+    from mcollective.testing.brokers import require_broker
+
     return require_broker("nats")
 
 

@@ -32,7 +32,8 @@ memory 0.01, redis 0.25), ``plugin.kombu.heartbeat`` (AMQP, default 30, 0 disabl
 ``plugin.kombu.queue_expires`` (AMQP ``x-expires`` backstop, default 300),
 ``plugin.kombu.janitor_interval`` (filesystem and redis, default 5), and the failover,
 TLS, credential, Redis liveness and SQS keys listed in ``docs/middleware.md``. Core keys used:
-``connection_timeout`` (default 10 s) and ``publish_timeout``.
+``connection_timeout`` (bounds each connection attempt, 10 s when unset; how long to
+keep trying is the caller's ``connect(timeout=...)``) and ``publish_timeout``.
 """
 
 from __future__ import annotations

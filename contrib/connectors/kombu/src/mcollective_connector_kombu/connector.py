@@ -25,9 +25,11 @@ lock-step after a broker restart), at most ``max_backoff`` seconds.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import logging
+import math
 import os
 import random
 import threading
@@ -114,6 +116,20 @@ class _Relay:
 #: for a redis PUB/SUB subscription a (collective, agent) to fan out locally, or a
 #: federation relay.
 Target = str | None | tuple[str, str] | _Relay
+
+
+def refused(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is a definite refusal: nothing listens at
+    that address now, as opposed to a timeout or a name that does not resolve."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def backoff(delay: float) -> float:
@@ -215,6 +231,10 @@ class KombuConnector(Connector):
         except BaseException:
             _release(conn)
             raise
+        if self._closed:  # close() was called while we were connecting
+            _release(conn)
+            _release(pub)
+            raise ConnectionFailed("the connector was closed while connecting")
         with self._state_lock:
             self._conn, self._channel = conn, conn.channel()
             self._xprobe = self._new_probe(conn)
@@ -501,25 +521,38 @@ class KombuConnector(Connector):
 
     def _open(self, deadline: float, *, role: str) -> kombu.Connection:
         """Connect to the next broker of the failover list, retrying until
-        ``deadline``; each attempt is bounded by the time left, so this never blocks
-        past it. After a full round of failures, wait a jittered, doubling pause."""
+        ``deadline`` (``inf``: until it works or close() is called); each attempt is
+        bounded by the time left and by ``connect_timeout``, so this never blocks past
+        the deadline. After a full round of failures, wait a jittered, doubling pause
+        (at most ``max_backoff``).
+
+        A definite refusal (ECONNREFUSED) of the only broker there is fails at once
+        when the deadline is finite: a client learns that nothing listens there now
+        rather than after its whole timeout. A node (``inf``) keeps trying; it says why
+        once, at warning level, and once more when the broker answers."""
         brokers = self.options.brokers
         last: BaseException | None = None
         delay = FIRST_BACKOFF
         attempts = 0
+        started = time.monotonic()
+        forever = math.isinf(deadline)
         while True:
             broker = brokers[self._broker_index % len(brokers)]
             remaining = deadline - time.monotonic()
-            conn = self._new_connection(broker, max(remaining, 0.05), role=role)
+            attempt = max(min(remaining, self.options.connect_timeout), 0.05)
+            conn = self._new_connection(broker, attempt, role=role)
             try:
                 # One attempt (kombu's connect() sleeps 2 s and retries once); the
                 # retrying is ours, bounded by the deadline.
                 conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
-                self._probe(conn, max(remaining, 0.05))
+                self._probe(conn, attempt)
                 if self._current is not None and self._current != broker:
                     self._count("failovers")
                     log.warning("failed over to %s", broker.display)
                 self._current = broker
+                if forever and attempts >= len(brokers):
+                    log.info("%s answered after %d attempts in %.0fs", broker.display,
+                             attempts, time.monotonic() - started)
                 return conn
             except Exception as exc:  # every transport has its own error classes
                 last = exc
@@ -527,10 +560,16 @@ class KombuConnector(Connector):
                 _release(conn)
             attempts += 1
             self._broker_index += 1
+            if not forever and len(brokers) == 1 and refused(last):
+                break
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._stopping.is_set():
                 break
             if attempts % len(brokers) == 0:
+                if forever and attempts == len(brokers):
+                    log.warning("cannot reach %s (%s: %s); trying again until it answers, "
+                                "pausing up to %gs between attempts", self.options.display,
+                                type(last).__name__, last, self.options.max_backoff)
                 if self._stopping.wait(min(backoff(delay), remaining)):
                     break
                 delay = min(delay * 2, self.options.max_backoff)
@@ -975,6 +1014,7 @@ class KombuConnector(Connector):
         called; otherwise raise ConnectionFailed once it passes.
         """
         delay = FIRST_BACKOFF
+        failures = 0
         old = self._conn
         self._tuned_sock = None
         self._forget_consumer_state()
@@ -999,7 +1039,10 @@ class KombuConnector(Connector):
                 if deadline is not None and time.monotonic() >= deadline:
                     raise ConnectionFailed(
                         f"cannot reconnect to {self.options.display}: {exc}") from exc
-                log.warning("reconnecting to %s failed: %s", self.options.display, exc)
+                # Once: a broker down for an hour must not fill the log.
+                (log.debug if failures else log.warning)(
+                    "reconnecting to %s failed: %s; still trying", self.options.display, exc)
+                failures += 1
                 self._forget_consumer_state()
                 self._stopping.wait(backoff(delay))
                 delay = min(delay * 2, self.options.max_backoff)

@@ -306,6 +306,32 @@ def broker_account(broker: BrokerURL) -> str:
     return re.sub(r"[^\w\-]", "_", name)
 
 
+#: Transport family -> (module it needs, the extra of this distribution that brings it).
+EXTRAS: dict[str, tuple[str, str]] = {
+    "redis": ("redis", "redis"),
+    "sqs": ("boto3", "sqs"),
+}
+
+
+def check_extra(family: str, name: str, config: Config) -> None:
+    """A transport whose client library is an extra of this distribution: a
+    one-line configuration error naming the extra when it is not installed."""
+    import importlib.util
+
+    needed = EXTRAS.get(family)
+    if needed is None or importlib.util.find_spec(needed[0]) is not None:
+        return
+    from mcollective.errors import ConfigError
+
+    module, extra = needed
+    setting = config.source(f"plugin.{name}.url")
+    raise ConfigError(
+        f"{family}:// needs the {module} library, which is not installed: "
+        f"pip install 'mcollective-connector-kombu[{extra}]'",
+        file=setting.file if setting else None, line=setting.line if setting else None,
+        key=f"plugin.{name}.url")
+
+
 def load_options(name: str, config: Config) -> KombuOptions:
     """Read and validate ``plugin.<name>.*`` (``name`` is the entry-point name,
     ``kombu`` unless installed under another)."""
@@ -316,6 +342,7 @@ def load_options(name: str, config: Config) -> KombuOptions:
     brokers = tuple(resolve_url(with_credentials(u, user, password) if u else u,
                                 config.statedir) for u in urls)
     broker = brokers[0]
+    check_extra(broker.family, name, config)
     polling = raw["polling_interval"]
     if polling is None:
         polling = DEFAULT_POLLING_INTERVAL[broker.family]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import random
 import threading
@@ -167,7 +168,7 @@ class NatsConnector(Connector):
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
-    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
         """Run ``coro`` on the loop and wait for its result (from another thread)."""
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -195,7 +196,9 @@ class NatsConnector(Connector):
             return
         timeout = self.options.connect_timeout if timeout is None else timeout
         self._ensure_loop()
-        self._call(self._connect(time.monotonic() + timeout), timeout + 10)
+        # math.inf (a node): keep trying until it works or close() is called.
+        self._call(self._connect(time.monotonic() + timeout),
+                   None if math.isinf(timeout) else timeout + 10)
         self._connected = True
         log.info("connected to %s", mask(self._current or self.options.display))
 
@@ -447,14 +450,16 @@ class NatsConnector(Connector):
         last: BaseException | None = None
         delay = FIRST_BACKOFF
         attempts = 0
+        forever = math.isinf(deadline)
         while True:
             index = self._server_index % len(servers)
             ordered = list(servers[index:] + servers[:index])
             remaining = deadline - time.monotonic()
+            attempt = max(min(remaining, self.options.connect_timeout), 0.05)
             nc = nats.aio.client.Client()
             try:
-                await asyncio.wait_for(nc.connect(**self._client_options(
-                    ordered, max(remaining, 0.05))), max(remaining, 0.05) + 1)
+                await asyncio.wait_for(nc.connect(**self._client_options(ordered, attempt)),
+                                       attempt + 1)
                 nc.options["allow_reconnect"] = True
                 nc.options["max_reconnect_attempts"] = -1
                 self._nc = nc
@@ -472,6 +477,11 @@ class NatsConnector(Connector):
             if remaining <= 0 or self._closed:
                 break
             if attempts % len(servers) == 0:
+                if forever and attempts == len(servers):  # once, not per attempt
+                    log.warning("cannot reach %s (%s); trying again until it answers, "
+                                "pausing up to %gs between attempts", self.options.display,
+                                _describe_error(last) if last else "timed out",
+                                self.options.max_backoff)
                 await asyncio.sleep(min(backoff(delay), remaining))
                 delay = min(delay * 2, self.options.max_backoff)
         reason = _describe_error(last) if last else "timed out"

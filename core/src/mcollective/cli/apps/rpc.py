@@ -14,6 +14,13 @@ from mcollective.errors import MCollectiveError
 ARG_RE = re.compile(r"^(.+?)=(.*)$", re.S)
 
 
+def _complete_words(prefix: str, parsed_args: argparse.Namespace, **kwargs: Any) -> list[str]:
+    """Shell completion of agents, actions and inputs (only while completing)."""
+    from mcollective.cli.completion import rpc_words
+
+    return rpc_words(prefix, parsed_args, **kwargs)
+
+
 class Rpc(Application):
     name = "rpc"
     description = "Generic RPC agent client application"
@@ -21,7 +28,8 @@ class Rpc(Application):
     option_sections = ("common", "filter", "rpc")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("words", nargs="*", metavar="AGENT ACTION [key=value ...]")
+        words = parser.add_argument("words", nargs="*", metavar="AGENT ACTION [key=value ...]")
+        words.completer = _complete_words  # type: ignore[attr-defined]  # argcomplete
         parser.add_argument("-a", "--agent", help="the agent to call")
         parser.add_argument("--action", help="the action to call")
         parser.add_argument("--arg", "--argument", dest="arguments", action="append",

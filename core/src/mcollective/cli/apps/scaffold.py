@@ -135,6 +135,9 @@ def _values(spec: AgentScaffold) -> dict[str, str]:
         "version": spec.version, "url": _url(spec), "timeout": str(spec.timeout),
         "first_action": spec.actions[0], "action_list": ", ".join(spec.actions),
         "sorted_actions": repr(sorted(spec.actions)),
+        "core_requirement": core_requirement(),
+        "core_testing_requirement": core_requirement().replace(
+            "mcollective-core", "mcollective-core[testing]", 1),
         "ddl_note": (
             "Actions and their inputs/outputs are declared with `@action` in "
             f"`src/{spec.package}/agent.py`; the DDL is generated from them."
@@ -145,6 +148,19 @@ def _values(spec: AgentScaffold) -> dict[str, str]:
     values["actions"] = "".join("\n" + _render(action_tmpl, {**values, "action": a})
                                 for a in spec.actions).rstrip("\n")
     return values
+
+
+def core_requirement(version: str | None = None) -> str:
+    """The requirement a plugin puts on core: this version or later, below the next
+    version that may break plugins (the next minor while the major version is 0, as
+    semantic versioning allows; the next major after that)."""
+    if version is None:
+        from mcollective import __version__
+
+        version = __version__
+    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    return f"mcollective-core>={major}.{minor}.0,<{upper}"
 
 
 def _description(spec: AgentScaffold) -> str:
@@ -162,4 +178,4 @@ def _render(template: str, values: dict[str, str]) -> str:
     return Template(text).substitute(values).rstrip("\n") + "\n"
 
 
-__all__ = ["AgentScaffold", "check", "generate_agent", "json_ddl"]
+__all__ = ["AgentScaffold", "check", "core_requirement", "generate_agent", "json_ddl"]

@@ -10,7 +10,7 @@ import pytest
 
 from mcollective.filters import parse_compound, parse_fact_filter
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "filters.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "filters.md"
 
 
 def _examples(option: str) -> list[str]:
