@@ -12,7 +12,7 @@ import pytest
 
 from mcollective.agent import AgentReply
 from mcollective.errors import DDLValidationError
-from mcollective_agent_shell import Shell, parse_command
+from mcollective_agent_shell import Shell, shell_argv
 from mcollective_agent_shell.jobwrapper import exit_status
 
 is_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
@@ -37,24 +37,33 @@ def test_run_captures_output_and_exit_code(make_agent, call) -> None:
     assert reply["success"] is True
 
 
-def test_run_reports_failure_without_failing_the_request(make_agent, call) -> None:
+def test_a_failing_command_fails_the_request_and_keeps_its_output(make_agent, call) -> None:
     reply = call(make_agent(), "run", command="ls /no/such/path")
-    assert reply.statuscode == 0
+    assert reply.statuscode == 1
+    assert reply.statusmsg.startswith("Command exited with code 2: ")
+    assert "No such file or directory" in reply.statusmsg
     assert reply["exitcode"] == 2
     assert reply["success"] is False
     assert "No such file or directory" in reply["stderr"]
 
 
-def test_run_uses_no_shell(make_agent, call, tmp_path) -> None:
+def test_run_goes_through_sh_as_typed(make_agent, call, tmp_path) -> None:
     target = tmp_path / "x"
-    reply = call(make_agent(), "run", command=f"echo $HOME 'a  b' | wc > {target}; `id`")
-    assert reply["stdout"] == f"$HOME a  b | wc > {target}; `id`\n"
-    assert not target.exists()
+    reply = call(make_agent(), "run",
+                 command=f"X=two; echo one $X | tr a-z A-Z > {target} && cat {target}")
+    assert reply.statuscode == 0, reply.statusmsg
+    assert reply["stdout"] == "ONE TWO\n"
+    assert target.read_text() == "ONE TWO\n"
+    # A pipeline's status is its last command's, as at a prompt.
+    failing = call(make_agent(), "run", command="echo x | grep -q no-such-text")
+    assert (failing.statuscode, failing["exitcode"]) == (1, 1)
+    assert failing.statusmsg == "Command exited with code 1"
 
 
 def test_run_an_explicit_shell(make_agent, call) -> None:
     reply = call(make_agent(), "run", command="sh -c 'echo one; echo two >&2; exit 3'")
     assert (reply["stdout"], reply["stderr"], reply["exitcode"]) == ("one\n", "two\n", 3)
+    assert reply.statusmsg == "Command exited with code 3: two"
 
 
 def test_run_works_in_the_root_directory(make_agent, call) -> None:
@@ -66,7 +75,7 @@ def test_run_timeout_kills_the_command(make_agent, call) -> None:
     reply = call(make_agent(), "run",
                  command="sh -c 'echo before; sleep 30; echo after'", timeout=0.5)
     assert time.monotonic() - started < 10
-    assert reply.statuscode == 0
+    assert reply.statuscode == 1
     assert reply["stdout"] == "before\n"
     assert reply["success"] is False
     assert reply["exitcode"] == 137
@@ -78,7 +87,7 @@ def test_run_is_bounded_by_the_action_time_limit(make_agent, call) -> None:
     reply = call(make_agent(), "run", command="sleep 30", action_timeout=2.5)
     # Killed one second before the action's own deadline, so the node can still answer.
     assert time.monotonic() - started < 2.5
-    assert reply.statuscode == 0
+    assert reply.statuscode == 1
     assert reply["success"] is False
     assert reply.statusmsg == "Command was killed after reaching the agent's 2.5 second limit"
     # A timeout input longer than what is left is capped the same way.
@@ -89,13 +98,22 @@ def test_run_is_bounded_by_the_action_time_limit(make_agent, call) -> None:
 def test_command_not_found(make_agent, call) -> None:
     reply = call(make_agent(), "run", command="no-such-program-for-mco --help")
     assert reply.statuscode == 1
-    assert reply.statusmsg == "command not found: no-such-program-for-mco"
+    assert reply["exitcode"] == 127
+    assert reply.statusmsg.startswith("Command exited with code 127: ")
+    assert "no-such-program-for-mco: not found" in reply.statusmsg
 
 
-@pytest.mark.parametrize("command", ["", "   ", "echo 'unbalanced"])
-def test_unparsable_commands_are_invalid(make_agent, call, command: str) -> None:
+@pytest.mark.parametrize("command", ["", "   "])
+def test_empty_commands_are_invalid(make_agent, call, command: str) -> None:
     reply = call(make_agent(), "run", command=command)
     assert reply.statuscode == 4
+
+
+def test_a_shell_syntax_error_is_the_shell_s_answer(make_agent, call) -> None:
+    reply = call(make_agent(), "run", command="echo 'unbalanced")
+    assert reply.statuscode == 1
+    assert reply["exitcode"] == 2
+    assert "Unterminated quoted string" in reply["stderr"]
 
 
 @is_root
@@ -261,8 +279,8 @@ def test_default_state_path_is_under_the_statedir(make_agent, tmp_path) -> None:
 # --- helpers --------------------------------------------------------------------------
 
 
-def test_parse_command() -> None:
-    assert parse_command("ls -l 'a b' c\\ d") == ["ls", "-l", "a b", "c d"]
+def test_shell_argv() -> None:
+    assert shell_argv("ls -l 'a b' | wc") == ["/bin/sh", "-c", "ls -l 'a b' | wc"]
 
 
 def test_exit_status() -> None:

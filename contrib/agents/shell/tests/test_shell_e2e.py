@@ -70,5 +70,6 @@ def test_bad_inputs(local_collective: LocalCollective) -> None:
     assert "'timeout'" in timeout.stderr
     quotes = local_collective.mco("rpc", "shell", "run", "command=echo 'oops", "-j")
     [reply] = json.loads(quotes.stdout)
-    assert reply["statuscode"] == 4
-    assert "cannot parse command" in reply["statusmsg"]
+    assert quotes.returncode == 2  # the node failed the request: mco says so
+    assert reply["statuscode"] == 1
+    assert reply["statusmsg"].startswith("Command exited with code 2")

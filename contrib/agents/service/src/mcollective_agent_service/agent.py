@@ -1,36 +1,46 @@
-"""Service control through systemd, with the answers Choria's service agent gives:
-``status`` is ``running`` or ``stopped``, starting a running service (or stopping a
-stopped one) fails and says so, and every action reports the state it left behind."""
+"""Service control with the answers Choria's service agent gives: ``status`` is
+``running`` or ``stopped``, starting a running service (or stopping a stopped one)
+fails and says so, and every action reports the state it left behind.
+
+The service manager is systemd where it runs, else OpenRC, else SysV init scripts
+(:mod:`.managers`); ``plugin.service.provider`` picks one explicitly."""
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-from mcollective.agent import Agent, AgentReply, AgentRequest
+from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest
+from mcollective.config import one_of, text
 from mcollective.errors import InvalidRPCData, RPCAborted, ValidatorError
 
-from .systemd import (
-    RUNTIME_DIR,
-    UnitState,
-    control_command,
-    parse_show,
-    show_command,
-    systemd_running,
-)
+from .managers import INIT_DIR, PROVIDERS, Manager, Run, choose, failure
 from .validator import service_name
 
-#: Seconds kept back from the action's deadline so a slow ``systemctl`` is cut off in
-#: time for the node to say what happened.
+#: Seconds kept back from the action's deadline so a slow service manager is cut off
+#: in time for the node to say what happened.
 _MARGIN = 2.0
+
+SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "provider": one_of(*PROVIDERS), "init_dir": text, "activate_agent": str}
 
 
 class Service(Agent):
-    """Manages operating system services through systemd."""
+    """Manages operating system services through systemd, OpenRC or SysV init."""
 
     agent_name = "service"
 
+    def __init__(self, context: AgentContext) -> None:
+        super().__init__(context)
+        settings = self.config.plugin_config(
+            "service", SETTINGS, {"provider": "auto", "init_dir": str(INIT_DIR)})
+        self.provider: str = settings["provider"]
+        self.init_dir = Path(settings["init_dir"])
+
     def status(self, request: AgentRequest, reply: AgentReply) -> None:
-        reply["status"] = self._state(request["service"], request).status
+        reply["status"] = self._state(request["service"], request)[0]
 
     def start(self, request: AgentRequest, reply: AgentReply) -> None:
         self._change(request, reply, "start", unless="running")
@@ -46,49 +56,29 @@ class Service(Agent):
     def _change(self, request: AgentRequest, reply: AgentReply, verb: str,
                 unless: str | None) -> None:
         service = request["service"]
-        before = self._state(service, request)
-        reply["status"] = before.status
-        if unless is not None and before.status == unless:
+        before, manager = self._state(service, request)
+        reply["status"] = before
+        if unless is not None and before == unless:
             raise RPCAborted(f"Could not {verb} '{service}': Service is already {unless}")
-        result = self.run_command(control_command(verb, service), request=request,
-                                  timeout=max(1.0, request.remaining() - _MARGIN))
+        argv, env = manager.control(verb, service)
+        result = self._run(request)(argv, env=env)
         if result.timed_out:
-            raise RPCAborted(f"Could not {verb} '{service}': systemctl {verb} did not finish "
-                             f"in time; systemd may still be working on it")
-        after = self._state(service, request)
-        reply["status"] = after.status
+            raise RPCAborted(f"Could not {verb} '{service}': {manager.name} did not finish "
+                             f"in time; it may still be working on it")
+        reply["status"] = self._state(service, request)[0]
         if result.exitcode != 0:
-            raise RPCAborted(f"Could not {verb} '{service}': "
-                             f"{_last_line(result.stderr) or f'exit code {result.exitcode}'}")
+            raise RPCAborted(f"Could not {verb} '{service}': {failure(result)}")
 
-    def _state(self, service: str, request: AgentRequest) -> UnitState:
-        self._require_systemd()
+    def _state(self, service: str, request: AgentRequest) -> tuple[str, Manager]:
+        manager = choose(self.provider, self.init_dir)
         try:
             # Again here, whatever validator the DDL resolved to: systemctl expands
-            # globs, and `stop 'ng*'` must never reach it.
+            # globs, and `stop 'ng*'` must never reach it; a `/` must never reach a path.
             service_name(service)
         except ValidatorError as exc:
             raise InvalidRPCData(str(exc)) from None
-        result = self.run_command(show_command(service), request=request,
-                                  timeout=max(1.0, request.remaining() - _MARGIN))
-        if result.exitcode != 0:
-            raise RPCAborted(f"Could not query '{service}': "
-                             f"{_last_line(result.stderr) or f'exit code {result.exitcode}'}")
-        state = parse_show(result.stdout)
-        if not state.exists:
-            raise RPCAborted(f"Could not find service '{service}': systemd has no such unit")
-        return state
+        return manager.status(service, self._run(request)), manager
 
-    @staticmethod
-    def _require_systemd() -> None:
-        if not systemd_running():
-            raise RPCAborted(f"systemd is not running on this node ({RUNTIME_DIR} is "
-                             f"missing); the service agent can only manage services "
-                             f"through systemd")
-        if shutil.which("systemctl") is None:
-            raise RPCAborted("systemctl is not installed on this node")
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    def _run(self, request: AgentRequest) -> Run:
+        return partial(self.run_command, request=request,
+                       timeout=max(1.0, request.remaining() - _MARGIN))

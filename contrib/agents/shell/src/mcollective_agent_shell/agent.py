@@ -26,7 +26,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {"state_path": text, "job_retention"
 
 
 class Shell(Agent):
-    """Runs commands, in the foreground or as background jobs, without a shell."""
+    """Runs commands through ``/bin/sh -c``, in the foreground or as background jobs."""
 
     agent_name = "shell"
 
@@ -60,10 +60,15 @@ class Shell(Agent):
         reply["stderr"] = result.stderr
         reply["exitcode"] = code
         reply["success"] = code == 0 and not result.timed_out
+        # A failed command fails the request (status 1, outputs kept): `mco` then
+        # shows it as failed and exits non-zero, as an operator's shell would.
         if result.timed_out:
             why = (f"its timeout of {wanted:g} seconds" if 0 < wanted <= budget
                    else f"the agent's {request.timeout:g} second limit")
-            reply.statusmsg = f"Command was killed after reaching {why}"
+            reply.fail(f"Command was killed after reaching {why}")
+        elif code != 0:
+            last = _last_line(result.stderr)
+            reply.fail(f"Command exited with code {code}" + (f": {last}" if last else ""))
 
     # --- background jobs ----------------------------------------------------------------
 
@@ -115,3 +120,9 @@ class Shell(Agent):
             if removed:
                 self.log.info("removed %d ended shell jobs older than %g days", removed,
                               self.retention_days)
+
+
+def _last_line(text: str, limit: int = 200) -> str:
+    """The last non-empty line of a command's stderr, for the status message."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
