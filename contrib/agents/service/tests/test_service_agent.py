@@ -3,9 +3,12 @@ clear refusal where it does not."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from mcollective.errors import DDLValidationError, ValidatorError
+from mcollective.errors import ConfigError, DDLValidationError, RPCAborted, ValidatorError
+from mcollective_agent_service.managers import SysV, choose
 from mcollective_agent_service.systemd import (
     UnitState,
     control_command,
@@ -22,11 +25,54 @@ without_systemd = pytest.mark.skipif(systemd_running(), reason="systemd is runni
 @without_systemd
 @pytest.mark.parametrize("action", ["status", "start", "stop", "restart"])
 def test_every_action_refuses_clearly_without_systemd(make_agent, call, action) -> None:
-    reply = call(make_agent(), action, service="cron")
+    reply = call(make_agent("plugin.service.provider = systemd\n"), action, service="cron")
     assert reply.statuscode == 1
     assert "systemd is not running on this node" in reply.statusmsg
     assert "/run/systemd/system" in reply.statusmsg
     assert reply["status"] == "unknown"
+
+
+def test_with_no_service_manager_at_all_every_reason_is_given(tmp_path) -> None:
+    with pytest.raises(RPCAborted) as caught:
+        choose("auto", tmp_path / "init.d", runtime_dir=tmp_path / "systemd",
+               openrc_dir=tmp_path / "openrc")
+    assert str(caught.value) == (
+        f"cannot manage services on this node: systemd is not running on this node "
+        f"({tmp_path}/systemd is missing); OpenRC is not running ({tmp_path}/openrc is "
+        f"missing); there are no SysV init scripts ({tmp_path}/init.d is missing)")
+
+
+def test_auto_prefers_systemd_then_openrc_then_sysv(tmp_path) -> None:
+    (tmp_path / "init.d").mkdir()
+    found = choose("auto", tmp_path / "init.d", runtime_dir=tmp_path / "systemd",
+                   openrc_dir=tmp_path / "openrc")
+    assert isinstance(found, SysV) and found.init_dir == tmp_path / "init.d"
+    if shutil.which("systemctl"):
+        (tmp_path / "systemd").mkdir()
+        assert choose("auto", tmp_path / "init.d", runtime_dir=tmp_path / "systemd",
+                      openrc_dir=tmp_path / "openrc").name == "systemd"
+
+
+def test_sysv_status_follows_lsb_exit_codes(make_agent, call, tmp_path) -> None:
+    init = tmp_path / "init.d"
+    init.mkdir()
+    for name, code in (("up", 0), ("dead", 1), ("down", 3), ("unsure", 4)):
+        (init / name).write_text(f"#!/bin/sh\necho checked >&2\nexit {code}\n")
+        (init / name).chmod(0o755)
+    agent = make_agent(f"plugin.service.provider = sysv\nplugin.service.init_dir = {init}\n")
+    assert call(agent, "status", service="up")["status"] == "running"
+    assert call(agent, "status", service="dead")["status"] == "stopped"
+    assert call(agent, "status", service="down")["status"] == "stopped"
+    unsure = call(agent, "status", service="unsure")
+    assert unsure.statuscode == 1
+    assert unsure.statusmsg == ("Could not tell whether 'unsure' is running: its init "
+                                "script answered status 4 (checked)")
+    assert call(agent, "status", service="..").statuscode == 1
+
+
+def test_an_unknown_provider_is_a_config_error(make_agent) -> None:
+    with pytest.raises(ConfigError, match="plugin.service.provider"):
+        make_agent("plugin.service.provider = upstart\n")
 
 
 @needs_systemd

@@ -213,12 +213,14 @@ def test_kill(make_agent, call) -> None:
     assert "is not running" in again.statusmsg
 
 
-def test_start_of_a_missing_program_fails(make_agent, call) -> None:
+def test_a_started_missing_program_ends_as_the_shell_says(make_agent, call) -> None:
     agent = make_agent()
     reply = call(agent, "start", command="no-such-program-for-mco")
-    assert reply.statuscode == 1
-    assert "command not found: no-such-program-for-mco" in reply.statusmsg
-    assert call(agent, "status", handle=reply["handle"])["status"] == "failed"
+    assert reply.statuscode == 0, reply.statusmsg
+    wait_for(lambda: call(agent, "status", handle=reply["handle"])["status"] == "stopped")
+    status = call(agent, "status", handle=reply["handle"])
+    assert status["exitcode"] == 127
+    assert "no-such-program-for-mco: not found" in status["stderr"]
 
 
 def test_unknown_and_invalid_handles(make_agent, call) -> None:
