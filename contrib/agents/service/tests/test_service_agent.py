@@ -71,7 +71,7 @@ def test_sysv_status_follows_lsb_exit_codes(make_agent, call, tmp_path) -> None:
 
 
 def test_an_unknown_provider_is_a_config_error(make_agent) -> None:
-    with pytest.raises(ConfigError, match="plugin.service.provider"):
+    with pytest.raises(ConfigError, match=r"plugin\.service\.provider"):
         make_agent("plugin.service.provider = upstart\n")
 
 

@@ -11,8 +11,7 @@ from typing import Any
 from mcollective.cli.agentapp import AgentApplication
 from mcollective.errors import MCollectiveError
 
-_USAGE = """mco nettest [OPTIONS] [FILTERS] ping HOST
-       mco nettest [OPTIONS] [FILTERS] connect HOST PORT   (or HOST:PORT)"""
+_USAGE = "mco nettest [OPTIONS] [FILTERS] <ping HOST | connect HOST PORT | connect HOST:PORT>"
 
 
 def split_port(words: Sequence[str]) -> tuple[str, int]:

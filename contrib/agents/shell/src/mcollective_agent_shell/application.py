@@ -14,11 +14,7 @@ from mcollective.cli.agentapp import AgentApplication
 from mcollective.errors import MCollectiveError
 
 ACTIONS = ("run", "start", "list", "status", "kill")
-_USAGE = """mco shell [OPTIONS] [FILTERS] run COMMAND...
-       mco shell [OPTIONS] [FILTERS] start COMMAND...
-       mco shell [OPTIONS] [FILTERS] list
-       mco shell [OPTIONS] [FILTERS] status HANDLE
-       mco shell [OPTIONS] [FILTERS] kill HANDLE"""
+_USAGE = "mco shell [OPTIONS] [FILTERS] <run|start|list|status|kill> [COMMAND|HANDLE]"
 
 
 class ShellApp(AgentApplication):
