@@ -34,6 +34,10 @@ def test_run_as_a_veteran_types_it(local_collective: LocalCollective) -> None:
     assert reply["statuscode"] == 1
     assert (reply["data"]["exitcode"], reply["data"]["success"]) == (1, False)
 
+    # Options of the command after --, unquoted.
+    dashes = local_collective.mco("shell", "run", "-I", "n1", "--", "ls", "-d", "/")
+    assert dashes.returncode == 0 and "    /" in dashes.stdout.splitlines()
+
     # The same through mco rpc: the node's failure is the command's.
     rpc = local_collective.mco("rpc", "shell", "run", "command=ls /no/such/dir", "-I", "n1")
     assert rpc.returncode == 2
@@ -42,6 +46,8 @@ def test_run_as_a_veteran_types_it(local_collective: LocalCollective) -> None:
 
 def test_background_jobs(local_collective: LocalCollective) -> None:
     local_collective.add_node("n1")
+    none = local_collective.mco("shell", "list")
+    assert none.returncode == 0 and "No jobs on any node." in none.stdout
     started = local_collective.mco("shell", "start", "echo begun; sleep 60")
     assert started.returncode == 0, started.stdout + started.stderr
     match = re.search(r"n1: ([0-9a-f-]{36})", started.stdout)

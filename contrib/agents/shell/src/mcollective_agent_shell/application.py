@@ -32,6 +32,7 @@ COMMAND runs through /bin/sh -c, as typed at a prompt: pipes, redirections, &&,
 variables and globs work. Quote it once for your own shell:
     mco shell run 'ps aux | grep mcollectived'
 A command that exits non-zero is shown as failed on its node, and mco exits 2.
+Words after -- are the command, options included: mco shell run -- ls -l /tmp
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -119,6 +120,10 @@ A command that exits non-zero is shown as failed on its node, and mco exits 2.
                 self.out.print(Text("    " + line, style=style))
 
     def _print_list(self, results: Sequence[Any]) -> None:
+        if all(r.ok and not (r.data or {}).get("jobs") for r in results):
+            self.out.print("No jobs on any node.")
+            self.out.print()
+            return
         for result in results:
             if not result.ok:
                 self.out.print(Text(f"{result.sender}: {result.statusmsg}", style="red"))
