@@ -101,6 +101,12 @@ def test_changing_every_node_asks_first(local_collective: LocalCollective, init_
     assert proc.returncode == 1
     assert "refusing to start services on every node without a filter" in proc.stderr
     assert "running" not in local_collective.mco("service", "mcotest", "status").stdout
+    # Identities piped in (`mco find ... | mco service ...`) are a node list: no question.
+    piped = local_collective.mco("service", "mcotest", "start", input="n1\n")
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    assert "   n1: running" in piped.stdout and "n2:" not in piped.stdout
+    stop = local_collective.mco("service", "mcotest", "stop", "-y", "-I", "n2")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
     assert local_collective.mco("service", "mcotest", "start", "-y").returncode in (0, 2)
     assert "   running = 2" in local_collective.mco("service", "mcotest", "status").stdout
 

@@ -95,9 +95,15 @@ class AgentApplication(Application):
         return client, action_ddl, client.validate(action, data)
 
     def call(self, agent: str, action: str, raw: Mapping[str, Any], *,
-             caption: str | None = None) -> int:
-        """Prepare, call and render one action; returns the exit code."""
+             caption: str | None = None, confirm: str | None = None,
+             assume_yes: bool = False) -> int:
+        """Prepare, call and render one action; returns the exit code.
+
+        ``confirm`` (``"restart services"``) marks an action that changes nodes: it is
+        sent to every node only once confirmed (:meth:`confirm_unfiltered`)."""
         client, action_ddl, data = self.prepare(agent, action, raw)
+        if confirm:
+            self.confirm_unfiltered(confirm, assume_yes=assume_yes, client=client)
         return self.render(client, action, action_ddl, data, caption=caption)
 
     def render(self, client: Any, action: str, action_ddl: Any, data: dict[str, Any],
@@ -206,17 +212,22 @@ class AgentApplication(Application):
 
     # --- helpers -------------------------------------------------------------------
 
-    def filtered(self) -> bool:
-        """Whether this run narrows the nodes: a filter or an explicit node list."""
+    def filtered(self, client: Any = None) -> bool:
+        """Whether this run narrows the nodes: a filter, or an explicit node list
+        (``--nodes``, ``--dm``, or identities piped into ``mco``)."""
         args = self.args
+        if client is not None and getattr(client, "stdin", None) is not None:
+            return True
         return any(getattr(args, key, None) for key in (
             "facts", "classes", "agents", "identities", "compound", "with_", "nodes",
             "discovery_method"))
 
-    def confirm_unfiltered(self, what: str, *, assume_yes: bool) -> None:
+    def confirm_unfiltered(self, what: str, *, assume_yes: bool, client: Any = None
+                           ) -> None:
         """MCollective's guard before changing every node at once: ask on a terminal,
-        refuse elsewhere (a script says ``-y``), unless a filter narrows the nodes."""
-        if assume_yes or self.filtered():
+        refuse elsewhere (a script says ``-y``), unless a filter or a node list
+        narrows the nodes."""
+        if assume_yes or self.filtered(client):
             return
         stdin = sys.stdin
         if stdin is None or not stdin.isatty():

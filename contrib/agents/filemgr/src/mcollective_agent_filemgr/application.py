@@ -42,10 +42,10 @@ nodes: without a filter it asks first, unless -y/--yes is given.
             inputs["file"] = target
         if self.action == "status" and args.details:
             inputs["dirlist"] = True
-        if self.action == "remove":
-            self.confirm_unfiltered("remove files", assume_yes=args.yes)
         return self.call("filemgr", self.action, inputs,
-                         caption=f"{self.action} File Manager results")
+                         caption=f"{self.action} File Manager results",
+                         confirm="remove files" if self.action == "remove" else None,
+                         assume_yes=args.yes)
 
     def print_results(self, results: Sequence[Any], action_ddl: Any) -> None:
         if self.action != "status":

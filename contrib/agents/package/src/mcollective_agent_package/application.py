@@ -74,11 +74,12 @@ filter they ask first, unless -y/--yes is given.
             if action != "install":
                 raise MCollectiveError("--version only applies to install")
             inputs["version"] = args.package_version
-        if action in ("install", "uninstall", "purge", "update", "refresh", "apt_update",
-                      "yum_clean"):
-            self.confirm_unfiltered(f"{action} packages", assume_yes=args.yes)
+        changes = action in ("install", "uninstall", "purge", "update", "refresh",
+                             "apt_update", "yum_clean")
         self.action = action
-        return self.call("package", action, inputs, caption=f"{action} Package results")
+        return self.call("package", action, inputs, caption=f"{action} Package results",
+                         confirm=f"{action} packages" if changes else None,
+                         assume_yes=args.yes)
 
     def print_results(self, results: Sequence[Any], action_ddl: Any) -> None:
         action = self.action

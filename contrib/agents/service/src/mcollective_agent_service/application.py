@@ -33,10 +33,10 @@ ask first, unless -y/--yes is given.
         action, rest = split_action(args.words, ACTIONS, usage=_USAGE)
         if len(rest) != 1:
             raise MCollectiveError(f"'{action}' needs one service name; usage: {_USAGE}")
-        if action != "status":
-            self.confirm_unfiltered(f"{action} services", assume_yes=args.yes)
         return self.call("service", action, {"service": rest[0]},
-                         caption=f"{action} Service results")
+                         caption=f"{action} Service results",
+                         confirm=None if action == "status" else f"{action} services",
+                         assume_yes=args.yes)
 
     def print_results(self, results: Sequence[Any], action_ddl: Any) -> None:
         self.print_node_lines(results, lambda r: r.data.get("status"))
