@@ -133,3 +133,49 @@ def test_service_name_refuses(name: object) -> None:
 def test_the_ddl_applies_the_validator(make_agent, call) -> None:
     with pytest.raises(DDLValidationError, match="'service'"):
         call(make_agent(), "status", service="--all")
+
+
+# OpenRC cannot run in this test environment (it needs to be the init system): a
+# stand-in `rc-service` script answers as OpenRC's does, exit codes included, so that
+# the commands the agent builds and its reading of the answers are checked.
+RC_SERVICE = """\
+#!/bin/sh
+echo "$@" >> {log}
+if [ "$1" = --exists ]; then [ "$2" = sshd ]; exit $?; fi
+case "$2" in
+  status) [ -f {state} ] && {{ echo " * status: started"; exit 0; }}
+          echo " * status: stopped"; exit 3 ;;
+  start) touch {state} ;;
+  stop) rm -f {state} ;;
+esac
+"""
+
+
+def test_openrc_is_chosen_where_it_runs_and_driven_by_rc_service(tmp_path, monkeypatch
+                                                                  ) -> None:
+    from mcollective.agent import run_command
+    from mcollective_agent_service.managers import OpenRC
+
+    bin_dir, log, state = tmp_path / "bin", tmp_path / "calls", tmp_path / "started"
+    bin_dir.mkdir()
+    (bin_dir / "rc-service").write_text(RC_SERVICE.format(log=log, state=state))
+    (bin_dir / "rc-service").chmod(0o755)
+    (tmp_path / "openrc").mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    manager = choose("auto", tmp_path / "init.d", runtime_dir=tmp_path / "systemd",
+                     openrc_dir=tmp_path / "openrc")
+    assert isinstance(manager, OpenRC)
+    assert manager.status("sshd", run_command) == "stopped"
+    argv, env = manager.control("start", "sshd")
+    assert argv == [str(bin_dir / "rc-service"), "sshd", "start"] and env is None
+    assert run_command(argv).exitcode == 0
+    assert manager.status("sshd", run_command) == "running"
+    with pytest.raises(RPCAborted, match="OpenRC has no such service"):
+        manager.status("nginx", run_command)
+    assert log.read_text().splitlines()[:2] == ["--exists sshd", "sshd status"]
+    # Asked for explicitly where it does not run: the reason, and only that one.
+    with pytest.raises(RPCAborted) as caught:
+        choose("openrc", runtime_dir=tmp_path / "systemd", openrc_dir=tmp_path / "none")
+    assert str(caught.value) == (
+        f"cannot manage services on this node (plugin.service.provider = openrc): "
+        f"OpenRC is not running ({tmp_path}/none is missing)")
