@@ -84,6 +84,17 @@ def test_bash_completes_agents_actions_and_inputs(tmp_path: Path) -> None:
     assert "command=" not in complete("mco rpc shell run command=ls ", tmp_path)
 
 
+def test_bash_completes_the_agents_commands(tmp_path: Path) -> None:
+    assert {"package", "service", "shell", "process", "nettest", "filemgr"} <= \
+        set(complete("mco ", tmp_path))
+    assert set(complete("mco service ", tmp_path)) == {"status", "start", "stop", "restart"}
+    assert complete("mco service cron st", tmp_path) == ["status", "start", "stop"]
+    assert complete("mco package inst", tmp_path) == ["install"]
+    assert set(complete("mco shell ", tmp_path)) == {"run", "start", "list", "status", "kill"}
+    assert complete("mco process ", tmp_path) == ["list"]
+    assert complete("mco filemgr to", tmp_path) == ["touch"]
+
+
 def test_zsh_completion_script_is_shipped() -> None:
     text = (ROOT / "core" / "share" / "zsh" / "site-functions" / "_mco").read_text()
     assert text.startswith("#compdef mco")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -39,6 +39,16 @@ def split_action(words: Sequence[str], actions: Sequence[str], *, usage: str
     given = f" (got {' '.join(words[:2])!r})" if words else ""
     raise MCollectiveError(f"the action must be one of {', '.join(actions)}{given}; "
                            f"usage: {usage}")
+
+
+def complete_from(words: Sequence[str]) -> Callable[..., list[str]]:
+    """A shell completer (argcomplete) offering ``words``: the actions of a command
+    whose positional words are free-form (``mco service <TAB>``)."""
+
+    def complete(prefix: str, **_: Any) -> list[str]:
+        return [word for word in words if word.startswith(prefix)]
+
+    return complete
 
 
 def sender_pattern(results: Sequence[Any]) -> int:

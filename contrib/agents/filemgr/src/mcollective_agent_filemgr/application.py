@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcollective.cli import output
-from mcollective.cli.agentapp import AgentApplication, split_action
+from mcollective.cli.agentapp import AgentApplication, complete_from, split_action
 from mcollective.errors import MCollectiveError
 
 ACTIONS = ("touch", "remove", "status")
@@ -25,7 +25,8 @@ nodes: without a filter it asks first, unless -y/--yes is given.
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("words", nargs="+", metavar="ACTION [FILE]")
+        words = parser.add_argument("words", nargs="+", metavar="ACTION [FILE]")
+        words.completer = complete_from(ACTIONS)  # type: ignore[attr-defined]
         parser.add_argument("-f", "--file", help="the file to manage")
         parser.add_argument("-d", "--details", action="store_true",
                             help="status: every detail (and a directory's listing)")

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from mcollective.cli.agentapp import AgentApplication, split_action
+from mcollective.cli.agentapp import AgentApplication, complete_from, split_action
 from mcollective.errors import MCollectiveError
 
 #: Actions on one named package.
@@ -51,7 +51,8 @@ filter they ask first, unless -y/--yes is given.
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("words", nargs="+", metavar="ACTION PACKAGE")
+        words = parser.add_argument("words", nargs="+", metavar="ACTION PACKAGE")
+        words.completer = complete_from((*PACKAGE_ACTIONS, *GLOBAL_ACTIONS))  # type: ignore[attr-defined]
         parser.add_argument("--version", dest="package_version", metavar="VERSION",
                             help="the version to install")
         parser.add_argument("-y", "--yes", action="store_true",

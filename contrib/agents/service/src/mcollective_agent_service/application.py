@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from mcollective.cli.agentapp import AgentApplication, split_action
+from mcollective.cli.agentapp import AgentApplication, complete_from, split_action
 from mcollective.errors import MCollectiveError
 
 ACTIONS = ("status", "start", "stop", "restart")
@@ -25,7 +25,8 @@ ask first, unless -y/--yes is given.
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("words", nargs="+", metavar="SERVICE ACTION")
+        words = parser.add_argument("words", nargs="+", metavar="SERVICE ACTION")
+        words.completer = complete_from(ACTIONS)  # type: ignore[attr-defined]
         parser.add_argument("-y", "--yes", action="store_true",
                             help="do not ask before changing unfiltered nodes")
 
