@@ -65,6 +65,7 @@ def test_usage_errors(local_collective: LocalCollective) -> None:
     for args, text in ((("frobnicate", "bash"), "the action must be one of install"),
                        (("status",), "needs one package name"),
                        (("count", "bash"), "takes no package name"),
+                       (("bash", "count"), "takes no package name"),
                        (("status", "bash", "--version", "1"), "only applies to install")):
         proc = local_collective.mco("package", *args)
         assert proc.returncode == 1, (args, proc.stderr)

@@ -59,18 +59,16 @@ filter they ask first, unless -y/--yes is given.
                             help="do not ask before changing unfiltered nodes")
 
     def main(self, args: argparse.Namespace) -> int:
-        words = list(args.words)
-        if words[0] in GLOBAL_ACTIONS:
-            action, rest = words[0], words[1:]
+        action, rest = split_action(args.words, (*PACKAGE_ACTIONS, *GLOBAL_ACTIONS),
+                                    usage=_USAGE)
+        inputs: dict[str, Any] = {}
+        if action in GLOBAL_ACTIONS:
             if rest:
                 raise MCollectiveError(f"'{action}' takes no package name; usage: {_USAGE}")
-            inputs: dict[str, Any] = {}
+        elif len(rest) != 1:
+            raise MCollectiveError(f"'{action}' needs one package name; usage: {_USAGE}")
         else:
-            action, rest = split_action(words, (*PACKAGE_ACTIONS, *GLOBAL_ACTIONS),
-                                        usage=_USAGE)
-            if len(rest) != 1:
-                raise MCollectiveError(f"'{action}' needs one package name; usage: {_USAGE}")
-            inputs = {"package": rest[0]}
+            inputs["package"] = rest[0]
         if args.package_version is not None:
             if action != "install":
                 raise MCollectiveError("--version only applies to install")
