@@ -602,7 +602,7 @@ class KombuConnector(Connector):
                 "janitor_interval": opts.janitor_interval if role == "consumer" else 0,
             })
         if broker.family == "memory":
-            from mcollective_connector_kombu.transports import MemoryTransport
+            from mcollective_connector_kombu.memory_transport import MemoryTransport
 
             return kombu.Connection(broker.url, transport=MemoryTransport,
                                     transport_options={"polling_interval":
