@@ -4,7 +4,8 @@ does before an action runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,12 @@ def make_agent(tmp_path: Path) -> Callable[..., Nettest]:
 def call() -> Callable[..., AgentReply]:
     """``call(agent, action, **inputs)``: validate like the daemon, then run."""
     return run_action
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A listening TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]

@@ -12,15 +12,6 @@ from mcollective.errors import DDLValidationError
 
 
 @pytest.fixture
-def listener() -> Iterator[int]:
-    """A listening TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port nothing listens on (bound once, then released)."""
     with socket.socket() as sock:

@@ -1,29 +1,17 @@
 """``mco nettest`` through real daemons and the real ``mco``, against a socket this test
-listens on."""
+listens on (the ``listener`` fixture)."""
 
 from __future__ import annotations
 
 import re
-import socket
-from collections.abc import Iterator
-
-import pytest
 
 from mcollective.testing import LocalCollective
 
 
-@pytest.fixture
-def listening() -> Iterator[int]:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield server.getsockname()[1]
-
-
-def test_connect_and_ping(local_collective: LocalCollective, listening: int) -> None:
+def test_connect_and_ping(local_collective: LocalCollective, listener: int) -> None:
     for identity in ("n1", "n2"):
         local_collective.add_node(identity)
-    for words in (("127.0.0.1", str(listening)), (f"127.0.0.1:{listening}",)):
+    for words in (("127.0.0.1", str(listener)), (f"127.0.0.1:{listener}",)):
         proc = local_collective.mco("nettest", "connect", *words)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         for identity in ("n1", "n2"):
