@@ -83,16 +83,17 @@ class TestCA:
 
     def issue(self, certname: str, *, kind: str = "ec", valid_from: float | None = None,
               days: float = 30, san: list[x509.GeneralName] | None = None,
-              ca: bool = False) -> tuple[Any, x509.Certificate]:
+              ca: bool = False, store: bool = True) -> tuple[Any, x509.Certificate]:
         """A key and a certificate for ``certname`` (valid from ``valid_from``, a Unix
-        time, for ``days``)."""
+        time, for ``days``); remembered as ``certname``'s unless ``store`` is false."""
         key = new_key(kind)
         start = datetime.fromtimestamp(time.time() - 3600 if valid_from is None
                                        else valid_from, UTC)
         cert = self._cert(_name(certname), key.public_key(), self.cert.subject, self.key,
                           start, start + timedelta(days=days), ca=ca,
                           san=san if san is not None else [x509.DNSName(certname)])
-        self.issued[certname] = (key, cert)
+        if store:
+            self.issued[certname] = (key, cert)
         return key, cert
 
     def revoke(self, cert: x509.Certificate) -> None:
