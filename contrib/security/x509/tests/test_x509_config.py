@@ -98,7 +98,7 @@ def test_name_from_a_subject_alternative_name(ca: TestCA, tmp_path: Path) -> Non
 
     key, cert = ca.issue("Alice Example", san=[x509.RFC822Name("alice@example.net")])
     ssl = _ssldir(ca, tmp_path)
-    cert_path, key_path = write_identity(ssl, "alice", key, cert)
+    write_identity(ssl, "alice", key, cert)
     client = _load(_config(tmp_path, "client", (
         f"plugin.x509.ssldir = {ssl}\nplugin.x509.certname = alice\n"
         "plugin.x509.name_from = email\n")), "client")

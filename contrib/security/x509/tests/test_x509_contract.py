@@ -29,7 +29,7 @@ _EXPIRED_ADMIN = TestCA("Site")
 
 class X509Factory(SecurityFactory):
     altered = "altered after signing"
-    malformed = "x509"
+    malformed = "x509|signature"
     signature_field = "signature"
 
     def __init__(self, directory: Path) -> None:
@@ -57,7 +57,7 @@ class X509Factory(SecurityFactory):
     def expired_client(self) -> SecurityProvider:
         # Its clock is slow, so it still signs with the certificate it holds.
         then = time.time() - 90 * 86400
-        key, cert = CA.issue("admin", valid_from=then - 3600, days=30)
+        _, cert = CA.issue("admin", valid_from=then - 3600, days=30)
         expired = provider(CA, self.authority, "admin", clock=lambda: then)
         CA.issue("admin")  # later tests get a current certificate again
         assert expired.own.cert is cert

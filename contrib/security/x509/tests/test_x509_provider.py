@@ -65,15 +65,15 @@ def test_registration_by_node_certificates(ca: TestCA, authority: pki.Authority)
     node2 = provider(ca, authority, "node2", "server")
     ok = request(caller="identity=node2", sender="node2", agent="registration")
     assert decode_request(encode_request(ok, node2), server) == ok
-    with pytest.raises(SecurityError, match="may only send registration requests, not "
-                       "rpcutil.ping"):
+    with pytest.raises(SecurityError, match=r"may only send registration requests, not "
+                       r"rpcutil\.ping"):
         decode_request(encode_request(request(caller="identity=node2", sender="node2"),
                                       node2), server)
     with pytest.raises(SecurityError, match="only send registration requests as itself"):
         decode_request(encode_request(request(caller="identity=node2", sender="node1",
                                               agent="registration"), node2), server)
     strict = _server(ca, authority, clients=("admin",), nodes=("web*",))
-    with pytest.raises(SecurityError, match="matches no pattern of plugin.x509.nodes"):
+    with pytest.raises(SecurityError, match=r"matches no pattern of plugin\.x509\.nodes"):
         decode_request(encode_request(ok, node2), strict)
 
 
@@ -86,7 +86,7 @@ def test_replies_only_from_listed_nodes_in_their_own_name(
     admin_as_node = provider(ca, authority, "admin")
     with pytest.raises(SecurityError, match="a node can only sign its own replies"):
         decode_reply(encode_reply(rep, admin_as_node), client)
-    with pytest.raises(SecurityError, match="matches no pattern of plugin.x509.nodes"):
+    with pytest.raises(SecurityError, match=r"matches no pattern of plugin\.x509\.nodes"):
         decode_reply(encode_reply(reply(sender="admin"), admin_as_node), client)
 
 
@@ -136,7 +136,7 @@ def test_revoked_intermediate(tmp_path: Path) -> None:
 
     ca.crls = crls  # type: ignore[method-assign]
     authority = ca.authority(tmp_path / "revoked")
-    with pytest.raises(SecurityError, match="CN=Layered CA .* is revoked by "
+    with pytest.raises(SecurityError, match=r"CN=Layered CA .* is revoked by "
                        "CN=Layered Root CA"):
         decode_request(data, provider(ca, authority, "node1", "server"))
 
@@ -178,8 +178,8 @@ def test_sign_request_checks_first(ca: TestCA, authority: pki.Authority) -> None
     with pytest.raises(SecurityError, match="is not this process's certificate name"):
         encode_request(request(caller="cert=root"), client)
     late = provider(ca, authority, "admin", clock=lambda: time.time() + 400 * 86400)
-    with pytest.raises(SecurityError, match="cannot sign with certificate admin.pem: "
-                       "CN=admin expired at"):
+    with pytest.raises(SecurityError, match=r"cannot sign with certificate admin\.pem: "
+                       r"CN=admin expired at"):
         encode_request(request(caller="cert=admin"), late)
 
 

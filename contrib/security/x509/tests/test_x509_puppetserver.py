@@ -23,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -258,8 +257,9 @@ def test_a_puppet_site_collective(site: dict[str, PuppetCA], tmp_path: Path) -> 
         finally:
             connector.close()
 
-        done: Callable[[dict[str, Any], dict[str, Any]], bool] = \
-            lambda a, b: a["unvalidated"] - b["unvalidated"] >= 3
+        def done(a: dict[str, Any], b: dict[str, Any]) -> bool:
+            return bool(a["unvalidated"] - b["unvalidated"] >= 3)
+
         deadline = time.monotonic() + 60
         while True:
             after = stats()

@@ -120,8 +120,9 @@ def load_credentials(settings: X509Settings, config: Config, role: Role,
         authority = pki.Authority(paths.ca[0], paths.crl[0] if paths.crl else None,
                                   clock_skew=settings.clock_skew)
     except pki.PkiError as exc:
-        key = paths.ca[1] if "CRL" not in str(exc) or paths.crl is None else paths.crl[1]
-        raise config_error(config, key, str(exc)) from None
+        setting = paths.crl[1] if "CRL" in str(exc) and paths.crl is not None \
+            else paths.ca[1]
+        raise config_error(config, setting, str(exc)) from None
     if paths.crl is None:
         log.warning("x509: no CRL (plugin.x509.crl, or crl.pem in plugin.x509.ssldir): "
                     "revoked certificates are accepted until they expire")

@@ -39,7 +39,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 log = logging.getLogger(__name__)
 
@@ -233,14 +233,16 @@ def certname(cert: x509.Certificate, source: str = "cn") -> str:
         kind = "common name"
     else:
         try:
-            san = cert.extensions.get_extension_for_oid(
-                ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
             raise CertificateError(f"{describe(cert)} has no subject alternative names "
                                    f"(plugin.x509.name_from = {source})") from None
-        general = {"dns": x509.DNSName, "email": x509.RFC822Name,
-                   "uri": x509.UniformResourceIdentifier}[source]
-        values = list(san.get_values_for_type(general))
+        if source == "dns":
+            values = list(san.get_values_for_type(x509.DNSName))
+        elif source == "email":
+            values = list(san.get_values_for_type(x509.RFC822Name))
+        else:
+            values = list(san.get_values_for_type(x509.UniformResourceIdentifier))
         kind = f"{source} subject alternative name"
     if not values:
         raise CertificateError(f"{describe(cert)} has no {kind}")
@@ -360,7 +362,7 @@ class Authority:
             crls = load_crls(self.crl_path)
             for crl in crls:
                 issuers = [ca for ca in cas if ca.subject == crl.issuer
-                           and crl.is_signature_valid(public_key_of(ca))]  # type: ignore[arg-type]
+                           and crl.is_signature_valid(public_key_of(ca))]
                 if not issuers:
                     raise PkiError(f"CRL {self.crl_path}: the revocation list of "
                                    f"{crl.issuer.rfc4514_string()} is not signed by a CA "
