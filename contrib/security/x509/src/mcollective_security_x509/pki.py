@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import logging
 import os
 import re
@@ -29,8 +30,8 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
@@ -321,6 +322,32 @@ class Verified:
     chain: tuple[x509.Certificate, ...]
     not_before: datetime
     not_after: datetime
+    #: The subject's name, once per certificate (``cn`` and each SAN kind asked for).
+    names: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def not_before_ts(self) -> float:
+        return self._stamps[0]
+
+    @property
+    def not_after_ts(self) -> float:
+        return self._stamps[1]
+
+    @functools.cached_property
+    def _stamps(self) -> tuple[float, float]:
+        return self.not_before.timestamp(), self.not_after.timestamp()
+
+    @functools.cached_property
+    def links(self) -> tuple[tuple[x509.Certificate, x509.Certificate], ...]:
+        """(certificate, its issuer) pairs, for the revocation check."""
+        return tuple(zip(self.chain, self.chain[1:], strict=False))
+
+    def name(self, source: str) -> str:
+        """:func:`certname` of the certificate, computed once per source."""
+        found = self.names.get(source)
+        if found is None:
+            found = self.names[source] = certname(self.cert, source)
+        return found
 
 
 class Authority:
@@ -335,7 +362,7 @@ class Authority:
         self.crl_path = crl_path
         self.clock_skew = clock_skew
         self._lock = threading.Lock()
-        self._cache: OrderedDict[bytes, Verified] = OrderedDict()
+        self._cache: OrderedDict[bytes | str, Verified] = OrderedDict()
         self._next_check = 0.0
         self._stamps = self._file_stamps()
         self._load()
@@ -427,29 +454,38 @@ class Authority:
     def verify(self, cert: x509.Certificate, now: float | None = None) -> Verified:
         """``cert``'s verified chain, if every certificate of it is currently valid and
         none is revoked; CertificateError saying why not."""
+        return self._verify(cert.public_bytes(serialization.Encoding.DER), lambda: cert, now)
+
+    def verify_encoded(self, text: str, now: float | None = None) -> Verified:
+        """Like :meth:`verify` for a certificate as it travels (:func:`encode_certificate`):
+        a certificate seen before is found by its text, without decoding it again.
+        ValueError (not CertificateError) when ``text`` is not a certificate."""
+        return self._verify(text, lambda: decode_certificate(text), now)
+
+    def _verify(self, key: bytes | str, load: Callable[[], x509.Certificate],
+                now: float | None) -> Verified:
         self.refresh()
-        der = cert.public_bytes(serialization.Encoding.DER)
         with self._lock:
-            verified = self._cache.get(der)
+            verified = self._cache.get(key)
             if verified is not None:
-                self._cache.move_to_end(der)
+                self._cache.move_to_end(key)
         if verified is None:
-            verified = self._chain(cert)
+            verified = self._chain(load())
             with self._lock:
-                self._cache[der] = verified
+                self._cache[key] = verified
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
         revoked = self._revoked
         moment = time.time() if now is None else now
-        if moment + self.clock_skew < verified.not_before.timestamp():
+        if moment + self.clock_skew < verified.not_before_ts:
             which = _limiting(verified.chain, before=True)
             raise CertificateError(f"{describe(which)} is not valid before "
                                    f"{_utc(which.not_valid_before_utc)}")
-        if moment - self.clock_skew > verified.not_after.timestamp():
+        if moment - self.clock_skew > verified.not_after_ts:
             which = _limiting(verified.chain, before=False)
             raise CertificateError(f"{describe(which)} expired at "
                                    f"{_utc(which.not_valid_after_utc)}")
-        for child, parent in zip(verified.chain, verified.chain[1:], strict=False):
+        for child, parent in verified.links:
             if child.serial_number in revoked.get(parent.subject, ()):
                 raise CertificateError(f"{describe(child)} (serial {child.serial_number}) "
                                        f"is revoked by {describe(parent)}")

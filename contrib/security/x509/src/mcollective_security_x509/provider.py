@@ -34,8 +34,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from cryptography import x509
-
 from mcollective.errors import SecurityError
 from mcollective.message import Reply, Request
 from mcollective.security import SecurityProvider
@@ -132,15 +130,13 @@ class X509Security(SecurityProvider):
             raise SecurityError(f"{what} has a malformed x509 '{CERTIFICATE_FIELD}' (a "
                                 f"{type(raw).__name__}, not a string)")
         try:
-            cert: x509.Certificate = pki.decode_certificate(raw)
+            verified = self.authority.verify_encoded(raw, self._clock())
+            name = verified.name(self.name_from)
+        except pki.CertificateError as exc:
+            raise SecurityError(f"{what}: {exc}") from None
         except ValueError as exc:
             raise SecurityError(f"{what} has a malformed x509 '{CERTIFICATE_FIELD}': "
                                 f"{str(exc)[:200]}") from None
-        try:
-            verified = self.authority.verify(cert, self._clock())
-            name = pki.certname(cert, self.name_from)
-        except pki.CertificateError as exc:
-            raise SecurityError(f"{what}: {exc}") from None
         return name, verified
 
     @staticmethod
