@@ -31,6 +31,7 @@ class X509Factory(SecurityFactory):
     altered = "altered after signing"
     malformed = "x509|signature"
     signature_field = "signature"
+    extra_fields = ("caller_certificate",)
 
     def __init__(self, directory: Path) -> None:
         self.authority = CA.authority(directory)
@@ -71,7 +72,7 @@ class X509Factory(SecurityFactory):
         return expired
 
     def field_values(self, field: str, real: Any) -> st.SearchStrategy[Any]:
-        if field == "certificate":
+        if field in ("certificate", "caller_certificate"):
             other = pki.encode_certificate(OTHER_CA.issued["admin"][1])
             return (json_values | st.text(alphabet="ABCabc012+/=", max_size=200)
                     | st.just(other)).filter(lambda v: v != real)

@@ -25,6 +25,7 @@ def create_provider(config: Config, role: Literal["client", "server"],
     credentials = load_credentials(settings, config, role, now)
     provider = X509Security(credentials.own, credentials.authority, role=role,
                             clients=settings.clients or (), nodes=settings.nodes,
+                            delegators=settings.delegators,
                             name_from=settings.name_from)
     log.debug("x509: signing as %s with %s; %s", provider.caller_id(),
               credentials.own.cert_path, credentials.authority.describe())

@@ -9,6 +9,9 @@ Secure-layer fields (next to core's ``protocol``, ``security`` = ``"x509"`` and 
 ``signature``
     lowercase hex of the signature of the payload string (UTF-8) by the sender's key:
     RSA PKCS#1 v1.5 with SHA-256, ECDSA with SHA-256 (DER), or ed25519.
+``caller_certificate``
+    delegated requests only (:mod:`.delegation`): the certificate of the caller for
+    whom the holder of ``certificate`` (a console) signed.
 
 A request is accepted when, in this order: its certificate chains to the configured CA
 bundle, every certificate of the chain is inside its validity dates (give or take
@@ -36,13 +39,16 @@ from typing import Any, Literal
 
 from mcollective.errors import SecurityError
 from mcollective.message import Reply, Request
-from mcollective.security import SecurityProvider
+from mcollective.security import ProvenIdentity, SecurityProvider
 from mcollective_security_x509 import pki
 from mcollective_security_x509.credentials import Own
 
 log = logging.getLogger(__name__)
 
 CERTIFICATE_FIELD = "certificate"
+#: Delegated requests only (:mod:`.delegation`): the certificate of the caller for whom
+#: ``certificate``'s holder signed.
+CALLER_CERTIFICATE_FIELD = "caller_certificate"
 SIGNATURE_FIELD = "signature"
 #: The one agent a node certificate may send requests to (the daemon's registration).
 REGISTRATION_AGENT = "registration"
@@ -70,29 +76,47 @@ class X509Security(SecurityProvider):
 
     def __init__(self, own: Own, authority: pki.Authority, *,
                  role: Literal["client", "server"], clients: tuple[str, ...] = (),
-                 nodes: tuple[str, ...] = ("*",), name_from: str = "cn",
-                 clock: Callable[[], float] = time.time) -> None:
+                 nodes: tuple[str, ...] = ("*",), delegators: tuple[str, ...] = (),
+                 name_from: str = "cn", clock: Callable[[], float] = time.time) -> None:
         self.role = role
         self.own = own
         self.authority = authority
         self.clients = clients
         self.nodes = nodes
+        self.delegators = delegators
         self.name_from = name_from
-        self._clock = clock
+        self.clock = clock
         self._stale_warned = False
 
     def caller_id(self) -> str:
         return f"{CALLER_KIND}={self.own.certname}"
 
+    # --- delegation and identity proofs (see .delegation) ----------------------------
+
+    def delegate(self, caller: str, credential: str | None = None) -> SecurityProvider:
+        from mcollective_security_x509.delegation import delegate
+
+        return delegate(self, caller, credential)
+
+    def identity_proof(self, challenge: str) -> str:
+        from mcollective_security_x509.delegation import identity_proof
+
+        return identity_proof(self, challenge)
+
+    def verify_identity_proof(self, proof: str, challenge: str) -> ProvenIdentity:
+        from mcollective_security_x509.delegation import verify_identity_proof
+
+        return verify_identity_proof(self, proof, challenge)
+
     # --- signing ------------------------------------------------------------------------
 
-    def _signed(self, payload: str) -> dict[str, str]:
+    def signed(self, payload: str) -> dict[str, str]:
         return {CERTIFICATE_FIELD: self.own.wire,
                 SIGNATURE_FIELD: pki.sign(self.own.key, payload_bytes(payload)).hex()}
 
-    def _own_problem(self) -> str | None:
+    def own_problem(self) -> str | None:
         try:
-            self.authority.verify(self.own.cert, self._clock())
+            self.authority.verify(self.own.cert, self.clock())
         except pki.CertificateError as exc:
             return f"certificate {self.own.cert_path}: {exc}"
         return None
@@ -105,24 +129,24 @@ class X509Security(SecurityProvider):
             raise SecurityError(f"request caller {request.caller!r} is not this process's "
                                 f"certificate name ({self.caller_id()}); requests go out "
                                 "as the certificate's name")
-        problem = self._own_problem()
+        problem = self.own_problem()
         if problem is not None:
             raise SecurityError(f"cannot sign with {problem}")
-        return self._signed(payload)
+        return self.signed(payload)
 
     def sign_reply(self, payload: str, reply: Reply) -> Mapping[str, Any]:
         if not self._stale_warned:
-            problem = self._own_problem()
+            problem = self.own_problem()
             if problem is not None:
                 # Clients drop these replies: say why in the daemon's log, once.
                 self._stale_warned = True
                 log.error("x509: clients will reject this node's replies: %s; replace the "
                           "certificate and restart", problem)
-        return self._signed(payload)
+        return self.signed(payload)
 
     # --- verifying ----------------------------------------------------------------------
 
-    def _certificate(self, fields: Mapping[str, Any], what: str) -> tuple[str, pki.Verified]:
+    def certificate(self, fields: Mapping[str, Any], what: str) -> tuple[str, pki.Verified]:
         raw = fields.get(CERTIFICATE_FIELD)
         if raw is None:
             raise SecurityError(f"{what} carries no x509 '{CERTIFICATE_FIELD}'")
@@ -130,7 +154,7 @@ class X509Security(SecurityProvider):
             raise SecurityError(f"{what} has a malformed x509 '{CERTIFICATE_FIELD}' (a "
                                 f"{type(raw).__name__}, not a string)")
         try:
-            verified = self.authority.verify_encoded(raw, self._clock())
+            verified = self.authority.verify_encoded(raw, self.clock())
             name = verified.name(self.name_from)
         except pki.CertificateError as exc:
             raise SecurityError(f"{what}: {exc}") from None
@@ -140,7 +164,7 @@ class X509Security(SecurityProvider):
         return name, verified
 
     @staticmethod
-    def _check_signature(fields: Mapping[str, Any], payload: str, verified: pki.Verified,
+    def check_signature(fields: Mapping[str, Any], payload: str, verified: pki.Verified,
                          name: str, what: str) -> None:
         signature = fields.get(SIGNATURE_FIELD)
         if signature is None:
@@ -160,12 +184,17 @@ class X509Security(SecurityProvider):
     def verify_request(self, fields: Mapping[str, Any], payload: str,
                        request: Request) -> None:
         what = f"request {request.id} from {request.sender!r}"
-        name, verified = self._certificate(fields, what)
+        if CALLER_CERTIFICATE_FIELD in fields:
+            from mcollective_security_x509.delegation import verify_delegated
+
+            verify_delegated(self, fields, payload, request, what)
+            return
+        name, verified = self.certificate(fields, what)
         as_user, as_node = f"{CALLER_KIND}={name}", f"{NODE_KIND}={name}"
         if request.caller not in (as_user, as_node):
             raise SecurityError(f"{what} claims caller {request.caller!r}, but its "
                                 f"certificate belongs to {as_user!r}")
-        self._check_signature(fields, payload, verified, name, what)
+        self.check_signature(fields, payload, verified, name, what)
         if request.caller == as_user:
             if not pki.matches(name, self.clients):
                 raise SecurityError(f"{what}: certificate {name!r} may not send requests "
@@ -185,14 +214,14 @@ class X509Security(SecurityProvider):
 
     def verify_reply(self, fields: Mapping[str, Any], payload: str, reply: Reply) -> None:
         what = f"reply to {reply.request} from {reply.sender!r}"
-        name, verified = self._certificate(fields, what)
+        name, verified = self.certificate(fields, what)
         if name != reply.sender:
             raise SecurityError(f"{what} is signed with the certificate of {name!r}: a "
                                 "node can only sign its own replies")
         if not pki.matches(name, self.nodes):
             raise SecurityError(f"{what}: certificate {name!r} matches no pattern of "
                                 f"plugin.x509.nodes ({', '.join(self.nodes)})")
-        self._check_signature(fields, payload, verified, name, what)
+        self.check_signature(fields, payload, verified, name, what)
 
 
 __all__ = ["CERTIFICATE_FIELD", "SIGNATURE_FIELD", "X509Security"]

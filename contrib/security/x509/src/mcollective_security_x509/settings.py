@@ -64,6 +64,7 @@ SCHEMA = {
     "crl": _path,
     "clients": _patterns,
     "nodes": _patterns,
+    "delegators": _patterns,
     "name_from": one_of(*NAME_SOURCES),
     "clock_skew": number(0),
 }
@@ -83,6 +84,7 @@ class X509Settings:
     crl: str | None
     clients: tuple[str, ...] | None
     nodes: tuple[str, ...]
+    delegators: tuple[str, ...]
     name_from: str
     clock_skew: float
 
@@ -106,6 +108,7 @@ class X509Settings:
             crl=values.get("crl"),
             clients=tuple(clients) if clients is not None else None,
             nodes=tuple(values["nodes"]),
+            delegators=tuple(values.get("delegators") or ()),
             name_from=values["name_from"],
             clock_skew=values["clock_skew"],
         )
