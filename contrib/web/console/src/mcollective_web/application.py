@@ -7,7 +7,7 @@
     mco web passwd NAME                                                  set a password
     mco web userdel NAME                                                 remove an account
     mco web users                                                        list accounts
-    mco web prove CHALLENGE                                              sign in with jwt
+    mco web prove CHALLENGE                                      sign in with jwt or x509
 
 Importing this module imports nothing of the web stack: ``mco`` lists and starts its
 applications without paying for FastAPI; only serving imports it.
@@ -62,8 +62,9 @@ class Web(Application):
         accounts.add_argument("--caller", metavar="KIND=NAME",
                               help="useradd: the caller id nodes see (default user=NAME)")
         accounts.add_argument("--token", metavar="FILE",
-                              help="useradd: the user's jwt client token, for delegated "
-                                   "signing under the jwt security plugin")
+                              help="useradd: the user's jwt client token, or x509 "
+                                   "certificate (PEM, with --caller cert=NAME), for "
+                                   "delegated signing")
         accounts.add_argument("--password-stdin", action="store_true",
                               help="read the password from the first line of stdin")
 
