@@ -174,6 +174,18 @@ def test_unreadable_key(ca: TestCA, tmp_path: Path) -> None:
     assert "Permission denied" in message
 
 
+def test_key_that_is_not_a_file(ca: TestCA, tmp_path: Path) -> None:
+    """What root meets where others get "Permission denied": a path it cannot read as
+    a key (a directory, a FIFO) is refused without hanging."""
+    ssl = _ssldir(ca, tmp_path, "node1.example.net")
+    key = ssl / "private_keys" / "node1.example.net.pem"
+    key.unlink()
+    os.mkfifo(key)
+    message = _error(_config(tmp_path, "server", f"plugin.x509.ssldir = {ssl}\n"
+                             "plugin.x509.clients = admin\n"))
+    assert f"private key {key} is not a regular file" in message
+
+
 @pytest.mark.parametrize("mode", [0o644, 0o604, 0o660])
 def test_key_readable_by_others_is_refused(ca: TestCA, tmp_path: Path, mode: int) -> None:
     ssl = _ssldir(ca, tmp_path, "node1.example.net")
