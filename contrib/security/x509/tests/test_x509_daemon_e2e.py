@@ -1,6 +1,7 @@
-"""Registration under x509 with real daemons: each node signs its own registration
-messages with its node certificate (caller ``identity=<certname>``), which the receiver
-accepts although node certificates may not send any other request."""
+"""The x509 plugin in real daemons: registration signed with each node's own certificate
+(caller ``identity=<certname>``), which the receiver accepts although node certificates
+may not send any other request; and a daemon that refuses to start, with one line
+naming the file, when its key is readable by others or its certificate expired."""
 
 from __future__ import annotations
 
@@ -51,3 +52,27 @@ def test_nodes_register_with_their_own_certificates(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         [stats] = json.loads(proc.stdout)
         assert stats["data"]["unvalidated"] == 0, collective.nodes[RECEIVER].log()
+
+
+@pytest.mark.parametrize(("break_it", "expected"), [
+    (lambda ssl, name: (ssl / "private_keys" / f"{name}.pem").chmod(0o644),
+     "has mode 0644: it must not be accessible by others"),
+    (lambda ssl, name: None, "expired at"),
+], ids=["key readable by others", "expired certificate"])
+def test_daemon_refuses_to_start(tmp_path: Path, break_it: object, expected: str) -> None:
+    ca = TestCA("Site")
+    name = "late.example.net"
+    if expected == "expired at":
+        ca.issue(name, valid_from=time.time() - 40 * 86400, days=30)
+    ssl = ca.write_ssldir(tmp_path / "ssl", name)
+    break_it(ssl, name)  # type: ignore[operator]
+    with LocalCollective(tmp_path / "c", extra_config={
+            "securityprovider": "x509", "plugin.psk": None,
+            "plugin.x509.ssldir": str(ssl), "plugin.x509.clients": "admin"}) as collective:
+        node = collective.add_node(name, start=False)
+        collective.start(node, wait=False)
+        assert node.process is not None
+        assert node.process.wait(60) != 0
+        output = (node.directory / "stderr.log").read_text() + node.log()
+        assert expected in output and str(ssl) in output, output
+        assert "Traceback" not in output
