@@ -91,11 +91,13 @@ def test_delegated_signing_and_identity_proofs(tmp_path: Path) -> None:
             "alice.cfg", **{"plugin.x509.certname": "alice"})
         console = Console(collective, tmp_path / "console", config=console_cfg, users={})
         console.add_user("carol")  # a password but no certificate: cannot be signed for
-        # bob's account names his certificate (public) as the credential to sign with.
-        proc = console.mco_web("useradd", "bob", "--password-stdin", "--caller", "cert=bob",
+        # bob's account names his certificate (public) as the credential to sign with;
+        # the caller id is the certificate's.
+        proc = console.mco_web("useradd", "bob", "--password-stdin",
                                "--token", str(ssl.root / "certs" / "bob.pem"),
                                input=PASSWORDS["bob"] + "\n")
         assert proc.returncode == 0, proc.stderr
+        assert "(caller cert=bob)" in proc.stdout
         console.start()
         try:
             # alice proves who she is with her own mco; her key never leaves her.

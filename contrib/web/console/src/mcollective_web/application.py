@@ -63,8 +63,7 @@ class Web(Application):
                               help="useradd: the caller id nodes see (default user=NAME)")
         accounts.add_argument("--token", metavar="FILE",
                               help="useradd: the user's jwt client token, or x509 "
-                                   "certificate (PEM, with --caller cert=NAME), for "
-                                   "delegated signing")
+                                   "certificate (PEM), for delegated signing")
         accounts.add_argument("--password-stdin", action="store_true",
                               help="read the password from the first line of stdin")
 
@@ -131,16 +130,34 @@ class Web(Application):
 
     @staticmethod
     def _token_caller(path: str) -> str | None:
-        """The caller id a jwt token names: the account's caller unless --caller says
-        otherwise (the console can only sign for the token's caller)."""
+        """The caller id a jwt token, or an x509 certificate (``cert=<common name>``),
+        names: the account's caller unless --caller says otherwise (the console can
+        only sign for the credential's caller)."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MCollectiveError(f"--token {path}: {getattr(exc, 'strerror', exc)}"
+                                   ) from None
+        if "-----BEGIN CERTIFICATE-----" in text:
+            try:
+                from cryptography import x509
+
+                from mcollective_security_x509.pki import CertificateError, certname
+            except ImportError:
+                return None
+            try:
+                cert = x509.load_pem_x509_certificate(text.encode("ascii", "replace"))
+                return f"cert={certname(cert)}"
+            except (ValueError, CertificateError) as exc:
+                raise MCollectiveError(f"--token {path}: {exc}") from None
         try:
             from mcollective_security_jwt.tokens import TokenError, parse
         except ImportError:
             return None
         try:
-            with open(path, encoding="utf-8") as fh:
-                return parse(fh.read()).callerid
-        except (OSError, TokenError) as exc:
+            return parse(text).callerid
+        except TokenError as exc:
             raise MCollectiveError(f"--token {path}: {exc}") from None
 
     @staticmethod
