@@ -4,12 +4,12 @@ certificate from another Puppet CA, an expired one and a revoked one rejected by
 node and counted; actionpolicy allowing ``cert=admin`` and denying ``cert=other``.
 
 ``puppetserver ca setup`` and ``generate --ca-client --force`` work offline (the CA
-service stopped), and are what run here. ``revoke`` and ``generate --ttl`` need a
-running Puppet Server (a JVM service this test machine cannot spare), so the revocation
-and the expired certificate are made the way that server would make them, with the
-Puppet CA's own intermediate key (``cadir/ca_key.pem``): an updated CRL of that CA
-(next CRL number, the root's CRL kept) written to the CA's ``ca_crl.pem`` and the
-ssldir's ``crl.pem``, and a certificate whose validity ended yesterday.
+service stopped), and are what run here; the expired certificate is one ``generate``
+made with ``ca_ttl = 1s``. ``revoke`` needs a running Puppet Server (a JVM service this
+test machine cannot spare), so the revocation is made the way that server makes it,
+with the Puppet CA's own intermediate key (``cadir/ca_key.pem``): an updated CRL of
+that CA (next CRL number, the root's CRL kept) written to the CA's ``ca_crl.pem`` and
+the ssldir's ``crl.pem``.
 
 Without ``puppetserver`` the test is skipped, unless ``MCO_REQUIRE_BROKERS=1`` (CI),
 where it fails: ``.ci/apt-packages`` installs it.
@@ -30,8 +30,6 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from mcollective.config import load_config
 from mcollective.message import Request, empty_filter, wrap_secure
@@ -79,8 +77,9 @@ class PuppetCA:
                              f"ca_port = {_free_port()}\n[server]\ncadir = {self.cadir}\n")
         self.run("setup", "--ca-name", f"Puppet CA: {name}", "--certname", f"{name}-server")
 
-    def run(self, *args: str) -> str:
-        proc = subprocess.run([self.program, "ca", *args, "--config", str(self.conf)],
+    def run(self, *args: str, config: Path | None = None) -> str:
+        proc = subprocess.run([self.program, "ca", *args, "--config",
+                               str(config or self.conf)],
                               capture_output=True, text=True, timeout=PUPPET_TIMEOUT,
                               check=False, stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, \
@@ -131,27 +130,15 @@ class PuppetCA:
         (self.cadir / "ca_crl.pem").write_bytes(text)
         (self.ssldir / "crl.pem").write_bytes(text)
 
-    def expired(self, certname: str) -> None:
-        """A certificate for ``certname`` from this CA, valid for 30 days until
-        yesterday, written into the ssldir like the others."""
-        ca_key, ca = self.intermediate()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        end = datetime.now(UTC) - timedelta(days=1)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, certname)]))
-                .issuer_name(ca.subject).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(end - timedelta(days=30)).not_valid_after(end)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                               critical=True)
-                .sign(ca_key, hashes.SHA256()))
-        (self.ssldir / "certs" / f"{certname}.pem").write_bytes(
-            cert.public_bytes(serialization.Encoding.PEM))
-        path = self.ssldir / "private_keys" / f"{certname}.pem"
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
-        path.chmod(0o640)
+    def generate_expiring(self, certname: str) -> x509.Certificate:
+        """``puppetserver ca generate`` with ``ca_ttl = 1s``: Puppet back-dates its
+        certificates by a day, so this one is valid from yesterday until a second from
+        now, and expired from then on."""
+        short = self.root / "short-ttl.conf"
+        short.write_text(self.conf.read_text().replace("[main]\n", "[main]\nca_ttl = 1s\n"))
+        self.run("generate", "--certname", certname, "--ca-client", "--force",
+                 config=short)
+        return self.cert(certname)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +146,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PuppetCA]:
     program = _puppetserver()
     root = tmp_path_factory.mktemp("puppet")
     ca = PuppetCA(program, root / "site", "site")
+    ca.generate_expiring("expired")  # first: it has expired by the time it is used
     ca.generate(*NODES, "admin", "other", "revoked")
     other = PuppetCA(program, root / "elsewhere", "elsewhere")
     other.generate("admin")
@@ -179,7 +167,9 @@ def test_a_puppet_site_collective(site: dict[str, PuppetCA], tmp_path: Path) -> 
     stale_crl = tmp_path / "stale-crl.pem"  # a client that has not fetched the new CRL
     shutil.copy(ca.ssldir / "crl.pem", stale_crl)
     ca.revoke("revoked")
-    ca.expired("expired")
+    # Past its end, beyond the clock_skew (30 s) the nodes allow.
+    time.sleep(max(0.0, ca.cert("expired").not_valid_after_utc.timestamp() + 35
+                   - time.time()))
 
     policies = tmp_path / "policies"
     policies.mkdir()
