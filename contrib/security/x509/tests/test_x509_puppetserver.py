@@ -265,3 +265,14 @@ def test_a_puppet_site_collective(site: dict[str, PuppetCA], tmp_path: Path) -> 
             assert "CN=expired expired at" in log
     finally:
         collective.stop_all()
+
+
+def test_without_puppetserver_ci_fails_instead_of_skipping(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("MCO_REQUIRE_BROKERS", "1")
+    with pytest.raises(pytest.fail.Exception, match="puppetserver is not installed"):
+        _puppetserver()
+    monkeypatch.delenv("MCO_REQUIRE_BROKERS")
+    with pytest.raises(pytest.skip.Exception, match="puppetserver is not installed"):
+        _puppetserver()
