@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from rich.console import Console
 
+from mcollective import phases
 from mcollective.cli import options
 from mcollective.errors import MCollectiveError
 from mcollective.hookspecs import hookimpl
@@ -110,7 +111,9 @@ class Application:
                 self.out = _console(self.out.file, color=False)
                 self.err = _console(self.err.file, color=False)
             self._setup_logging()
+            phases.mark("setup_done")
             code = int(self.main(args) or 0)
+            phases.mark("output")
             self._warn_about_the_link()
             return code
         except MCollectiveError as exc:
@@ -123,7 +126,9 @@ class Application:
             return 130
         finally:
             if self._session is not None:
+                phases.mark("close")
                 self._session.close()
+                phases.mark("closed")
 
     def _warn_about_the_link(self) -> None:
         """A broker failure during the command loses the replies sent meanwhile: say

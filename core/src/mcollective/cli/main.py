@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from mcollective import __version__
+from mcollective import __version__, phases
 from mcollective.errors import MCollectiveError, PluginLoadError
 from mcollective.plugins import installed_names, make_plugin_manager
 
@@ -26,6 +26,15 @@ def print_commands(out: object = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    phases.mark("main")
+    try:
+        return _main(argv)
+    finally:
+        phases.mark("exit")
+        phases.dump()
+
+
+def _main(argv: list[str] | None) -> int:
     if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell is completing a word
         from mcollective.cli.completion import complete
 
@@ -53,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except MCollectiveError as exc:
         print(f"mco: {exc}", file=sys.stderr)
         return 1
+    phases.mark("app")
     return cls(plugins).run(rest)
 
 

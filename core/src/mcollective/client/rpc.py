@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from mcollective import phases
 from mcollective.client.results import Result, RPCStats
 from mcollective.client.session import ClientSession
 from mcollective.client.targets import LIMIT_METHODS, batches, limit_nodes, parse_size
@@ -495,8 +496,10 @@ class RPCClient:
                     # results, and report the rest as not answering (gap_report()).
                     stats.connection_error = str(exc)
                     break
+                phases.mark("rpc_publish")
                 yield from self._collect(replies, action, set(group), stats)
         finally:
+            phases.mark("rpc_end")
             session.forget(request.id)
             stats.blocktime = time.monotonic() - began
             stats.totaltime = time.monotonic() - started
@@ -563,6 +566,7 @@ class RPCClient:
                     continue
                 seen.add(reply.sender)
                 waiting.discard(reply.sender)
+                phases.mark("rpc_reply")
                 data = reply.data
                 if (action_ddl is not None and isinstance(data, dict)
                         and reply.statuscode == 0):

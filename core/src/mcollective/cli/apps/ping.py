@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from mcollective import phases
 from mcollective.cli.application import Application
 from mcollective.client.results import silent_nodes
 from mcollective.discovery import collect_adaptively
@@ -45,15 +46,18 @@ class Ping(Application):
         replies = session.expect(request.id)
         sent = time.monotonic()
         session.publish(request, targets=listed)
+        phases.mark("rpc_publish")
         expect = args.expect if args.expect is not None else (
             len(listed) if listed is not None else None)
         times: list[float] = []
         seen: set[str] = set()
         for reply, elapsed in collect_adaptively(replies, started=sent, timeout=timeout,
                                                  window=window, limit=expect):
+            phases.mark("rpc_reply")
             seen.add(reply.sender)
             times.append(elapsed * 1000)
             self.out.print(f"{reply.sender:<40} time={elapsed * 1000:.2f} ms", markup=False)
+        phases.mark("rpc_end")
         session.forget(request.id)
         self.out.print()
         self.out.print("---- ping statistics ----")
