@@ -45,6 +45,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -144,7 +145,7 @@ def breakdown(path: Path, spawned: float, gone: float) -> dict[str, float]:
     out = dict.fromkeys(PHASES, 0.0)
     ready = marks[0]
     out["interpreter start"] = ready["time"] - spawned
-    for before, after in zip(marks, marks[1:], strict=False):
+    for before, after in itertools.pairwise(marks):
         imported = after["imports"] - before["imports"]
         out["imports"] += imported
         phase = ENDS.get(after["mark"], "CLI set-up")
@@ -343,7 +344,7 @@ def main() -> int:
         cells = [transport, str(n), f"mco {name}", f"{r['wall'] * 1000:.0f}", str(r["lost"]),
                  f"{p['first byte'] * 1000:.0f}", *(f"{p[k] * 1000:.0f}" for k in PHASES)]
         if salt:
-            cells.append(f"{r['wall'] / salt[n]:.2f}" if n in salt else "–")
+            cells.append(f"{r['wall'] / salt[n]:.2f}" if n in salt else "-")
         print("| " + " | ".join(cells) + " |")
     if idle:
         print()

@@ -193,14 +193,14 @@ def grace(elapsed: float, window: float) -> float:
 __all__ = [
     "ALL_CAPABILITIES",
     "GRACE_MIN",
-    "collect_expected",
-    "grace",
     "IDENTITY_RE",
     "DiscoveryError",
     "DiscoveryMethod",
     "DiscoveryRequest",
     "check_identity",
+    "collect_expected",
     "filter_kinds",
+    "grace",
     "select_identities",
 ]
 

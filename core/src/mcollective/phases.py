@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable
 
 _marks: list[tuple[str, float, float]] | None = None
-_imports: Callable[[], float] = lambda: 0.0
+
+
+def _no_imports() -> float:
+    return 0.0
+
+
+_imports: Callable[[], float] = _no_imports
 _path: str | None = None
 
 

@@ -333,6 +333,7 @@ class SignalBell:
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
         os.set_blocking(self._w, False)
+        self._old: int | None
         try:
             self._old = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
         except ValueError:  # not the main thread (tests running run() in a thread)
