@@ -296,6 +296,11 @@ def main() -> int:
     parser.add_argument("--salt-venv", type=Path, default=Path(
         os.environ.get("MCO_BENCH_SALT_VENV", "/tmp/salt-venv")))
     parser.add_argument("--no-salt", action="store_true")
+    parser.add_argument("--salt-max", type=int, default=100,
+                        help="largest N to start Salt minions for")
+    parser.add_argument("--salt-known", default="",
+                        help="N=seconds,... Salt medians measured earlier in this session "
+                             "(printed as such), instead of starting minions again")
     args = parser.parse_args()
     sizes = [int(n) for n in args.nodes.split(",")]
     commands = [c.strip() for c in args.commands.split(",")]
@@ -305,6 +310,10 @@ def main() -> int:
     if not salt_ok:
         print(f"# Salt not found in {args.salt_venv}: no Salt column")
     salt: dict[int, float] = {}
+    for item in filter(None, args.salt_known.split(",")):
+        n_text, _, seconds = item.partition("=")
+        salt[int(n_text)] = float(seconds)
+        print(f"# Salt median at N={n_text} given: {float(seconds) * 1000:.0f} ms")
     rows: list[tuple[str, int, str, dict[str, Any]]] = []
     idle: list[tuple[str, int, float]] = []
     for transport in args.transports.split(","):
@@ -319,6 +328,9 @@ def main() -> int:
                         print(f"  mco {name:<18} median {r['wall'] * 1000:7.0f} ms  "
                               f"(min {r['min'] * 1000:.0f}, max {r['max'] * 1000:.0f}) "
                               f"lost {r['lost']}", flush=True)
+                        print("    phases ms: " + ", ".join(
+                            f"{k} {v * 1000:.0f}" for k, v in r["phases"].items()),
+                            flush=True)
                     if args.idle and n == max(sizes):
                         cpu = idle_cpu(lc, args.idle)
                         idle.append((transport, n, cpu))
@@ -326,9 +338,13 @@ def main() -> int:
                               f"{cpu * 100:.1f}% of one core", flush=True)
                 finally:
                     lc.stop_all()
-            if salt_ok and n not in salt:
+            if salt_ok and n not in salt and n <= args.salt_max:
                 with tempfile.TemporaryDirectory(prefix="mco-bench-salt-") as tmp:
-                    found = salt_median(args.salt_venv, n, args.runs, Path(tmp))
+                    try:
+                        found = salt_median(args.salt_venv, n, args.runs, Path(tmp))
+                    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                        print(f"  salt with {n} minions failed: {exc}", flush=True)
+                        found = None
                 if found is not None:
                     salt[n] = found[0]
                     print(f"  salt '*' test.ping ({n} minions) median "
