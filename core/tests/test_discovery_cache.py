@@ -117,3 +117,29 @@ def test_no_cache_with_dt_limits_batches_or_for_other_clients(three: Any) -> Non
     plain = client(session, discovery_timeout=None)  # the API default: no cache
     plain.call("echo", message="x")
     assert spy.discoveries() == 4
+
+
+def test_a_short_list_heals_a_ping_waits_as_a_discovery_would() -> None:
+    """A node not expected answering means the cached list was short: the wait then
+    ends at the idle window, not at the grace, so a late expected-to-be-missing node is
+    still found (and the next cache entry is whole)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from mcollective.client.replies import ReplyQueue
+    from mcollective.discovery import collect_expected
+
+    q = ReplyQueue()
+    started = time.monotonic()
+    q.put(SimpleNamespace(sender="a"), started)  # type: ignore[arg-type]
+    q.put(SimpleNamespace(sender="b"), started)  # type: ignore[arg-type]  # not expected
+
+    def late() -> None:
+        time.sleep(0.3)  # far beyond the grace (20 ms), within the window
+        q.put(SimpleNamespace(sender="c"), time.monotonic())  # type: ignore[arg-type]
+
+    threading.Thread(target=late, daemon=True).start()
+    got = [r.sender for r, _ in collect_expected(q, started=started, timeout=30,
+                                                 window=5.0, expected={"a"})]
+    assert got == ["a", "b", "c"]

@@ -247,13 +247,16 @@ def collect_expected(replies: ReplyQueue, *, started: float, timeout: float,
     """Like :func:`collect_adaptively`, for a broadcast whose answer is expected (the
     nodes of a fresh discovery cache entry): it also ends :func:`grace` after every
     expected node answered, instead of waiting an idle window. Nodes not expected
-    are yielded too (newcomers)."""
+    are yielded too (newcomers); once one answered, the list is known to be short and
+    only the idle window ends the wait (so that a list shortened by one cut-off
+    discovery heals at the next run instead of staying short)."""
     deadline = started + timeout
     seen: set[str] = set()
     missing = set(expected)
     last: float | None = None
     idle = window
     done: float | None = None
+    surprised = False
     while True:
         end = deadline if last is None else min(deadline, last + idle)
         if done is not None:
@@ -272,7 +275,12 @@ def collect_expected(replies: ReplyQueue, *, started: float, timeout: float,
                 continue
             seen.add(reply.sender)
             missing.discard(reply.sender)
+            if reply.sender not in expected:
+                # The list was short (a node joined, or the discovery that wrote it
+                # cut a slow one off): end as a discovery would, at the idle window.
+                surprised = True
+                done = None
             yield reply, arrived - started
-            if not missing and done is None:
+            if not missing and done is None and not surprised:
                 done = arrived + grace(arrived - started, window)
 

@@ -609,11 +609,16 @@ class RPCClient:
         ``newcomers``: the request was broadcast to whoever matches its filter, the
         expected nodes coming from the discovery cache; once all of them answered,
         replies are still taken for a short grace (:func:`mcollective.discovery.grace`)
-        and nodes not expected become discovered ones."""
+        and nodes not expected become discovered ones. A node not expected means the
+        cached list was short: the wait then ends as a discovery's would, an idle
+        window after the last reply, so that one short list does not stay short."""
         from mcollective.discovery import grace
 
         started = time.monotonic()
-        deadline = started + self.call_timeout(action)
+        deadline = timeout_at = started + self.call_timeout(action)
+        surprised = graced = False
+        last: float | None = None
+        widest = 0.0
         waiting = set(expected)
         seen = stats.seen
         action_ddl = self.action_ddl(action)
@@ -631,12 +636,24 @@ class RPCClient:
                     continue
                 seen.add(reply.sender)
                 waiting.discard(reply.sender)
+                if last is not None:
+                    widest = max(widest, arrived - last)
+                last = arrived
                 if newcomers and reply.sender not in expected:
                     stats.discovered_nodes.append(reply.sender)
                     expected.add(reply.sender)
-                if newcomers and not waiting and deadline > arrived:
-                    # Every expected node answered: newcomers have a short grace.
-                    deadline = min(deadline, arrived + grace(arrived - started, window))
+                    surprised = True
+                if newcomers and not waiting:
+                    if surprised:
+                        # The cached list was short (a node joined, or the discovery
+                        # that wrote it cut a slow one off): wait as a discovery
+                        # would, an idle window after the last reply.
+                        deadline = min(timeout_at, arrived + max(window, 2 * widest))
+                    elif not graced:
+                        # Every expected node answered: newcomers have a short grace.
+                        graced = True
+                        deadline = min(timeout_at, arrived + grace(arrived - started,
+                                                                   window))
                 phases.mark("rpc_reply")
                 data = reply.data
                 if (action_ddl is not None and isinstance(data, dict)
