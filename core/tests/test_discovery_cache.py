@@ -59,7 +59,7 @@ def test_the_key_depends_on_filter_collective_and_method() -> None:
 
 def test_grace_is_bounded() -> None:
     assert grace(0.0, 0.3) == GRACE_MIN
-    assert grace(0.1, 0.3) == pytest.approx(0.05)
+    assert grace(0.1, 0.3) == pytest.approx(0.1)
     assert grace(5.0, 0.3) == 0.3
 
 
