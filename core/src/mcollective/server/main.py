@@ -34,7 +34,7 @@ from typing import IO
 from mcollective import __version__, systemd
 from mcollective.config import Config, load_config
 from mcollective.errors import MCollectiveError
-from mcollective.log import cycle_level, setup_logging
+from mcollective.log import check_log_target, cycle_level, setup_logging
 
 log = logging.getLogger("mcollective.server")
 
@@ -199,9 +199,11 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
         # A daemon has no console: log next to its state instead of into /dev/null.
         config.statedir.mkdir(parents=True, exist_ok=True)
         logfile = str(config.statedir / f"mcollectived-{config.identity}.log")
+    # Fail before forking, so the user sees the error.
+    check_log_target(config, logfile)
     pid = PidFile(pidfile) if pidfile else None
     if pid:
-        pid.acquire()  # fail before forking, so the user sees the error
+        pid.acquire()
     report = StartupReport()
     if daemon_mode:
         if pid and pid._fh is not None:
@@ -214,7 +216,14 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
             except MCollectiveError as exc:
                 report.send(f"failed {exc}")
                 return 1
-    setup_logging(config, level=loglevel, logfile=logfile)
+    try:
+        setup_logging(config, level=loglevel, logfile=logfile)
+    except MCollectiveError as exc:
+        # The log file was checked before forking; this is a directory removed since.
+        report.send(f"failed {exc}")
+        if pid:
+            pid.release()
+        raise
 
     stop = threading.Event()
     reload_requested = threading.Event()
