@@ -91,7 +91,7 @@ def test_a_ddl_go_choria_loads_is_served_and_called(collective: LocalCollective)
     # One warning naming what Choria's schema would refuse, then the run goes on.
     assert "Choria's DDL schema would refuse it" in proc.stderr
     assert "input 'Host': name 'Host' is not lower-case" in proc.stderr
-    [first, second] = replies(ok(collective.mco("rpc", "legacy", "lookup",
+    [first, _] = replies(ok(collective.mco("rpc", "legacy", "lookup",
                                                 "Host=a.example.net", "-j")))
     assert first["data"]["Address"] == "a.example.net x1"
     # 'optional' absent means required, as go-choria's zero value.

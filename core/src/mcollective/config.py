@@ -7,9 +7,9 @@ core key or a bad value is a :class:`ConfigError` naming the file, the line and 
 MCollective made unknown keys fatal. Two things MCollective tolerated are tolerated here
 too, with a warning: a line without ``=`` (often a YAML ``---`` header left in a file
 that was templated from YAML) and an unknown key under a plugin's namespace (a setting
-for another version of the plugin must not stop the plugin from loading). With no file at all the defaults give a working
-single-machine collective: the embedded filesystem transport under a per-user state
-directory and a generated pre-shared key.
+for another version of the plugin must not stop the plugin from loading). With no file
+at all the defaults give a working single-machine collective: the embedded filesystem
+transport under a per-user state directory and a generated pre-shared key.
 """
 
 from __future__ import annotations

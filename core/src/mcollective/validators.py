@@ -358,7 +358,8 @@ class ShellSafe:
     """Plugin object for ``shellsafe``."""
 
     #: What ``mco plugin doc`` shows for this plugin.
-    description = "Strings without shell metacharacters: no backtick, $, ;, |, &, >, <, newline or NUL"
+    description = ("Strings without shell metacharacters: no backtick, $, ;, |, &, >, <, "
+                   "newline or NUL")
 
     @hookimpl
     @staticmethod

@@ -52,7 +52,6 @@ def _share_options(parser: argparse.ArgumentParser,
                     continue
                 twin = copy.copy(option)
                 twin.default = argparse.SUPPRESS
-                twin.container = sub
                 sub._add_action(twin)
 
 

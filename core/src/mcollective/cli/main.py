@@ -9,7 +9,6 @@ from mcollective import __version__
 from mcollective.errors import MCollectiveError, PluginLoadError
 from mcollective.plugins import installed_names, make_plugin_manager
 
-
 #: Spellings MCollective used for commands named differently here.
 ALIASES = {"describe_filter": "describe-filter"}
 

@@ -69,7 +69,8 @@ class ProcessSummaryPlugin:
     """Plugin object for the ``mcollective.aggregates`` entry point."""
 
     #: What ``mco plugin doc`` shows for this plugin.
-    description = "How many hosts and processes matched, and their memory, over every reply of process list"
+    description = ("How many hosts and processes matched, and their memory, over every "
+                   "reply of process list")
 
     @hookimpl
     @staticmethod

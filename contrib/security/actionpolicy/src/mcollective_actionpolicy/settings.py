@@ -47,9 +47,9 @@ class ActionPolicySettings:
     @classmethod
     def from_config(cls, config: Config) -> ActionPolicySettings:
         """Validate ``plugin.actionpolicy.*``; a bad value raises ConfigError naming it,
-        an unknown key is ignored with a warning. The policy directory defaults to ``policies`` beside the config file
-        (``<statedir>/policies`` when there is no file); relative paths are taken from
-        the config file's directory."""
+        an unknown key is ignored with a warning. The policy directory defaults to
+        ``policies`` beside the config file (``<statedir>/policies`` when there is no
+        file); relative paths are taken from the config file's directory."""
         values = config.plugin_config(PLUGIN, SCHEMA, DEFAULTS)
         raw = values.get("policy_dir")
         if raw:

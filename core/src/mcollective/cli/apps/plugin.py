@@ -358,7 +358,8 @@ def _docstring(obj: Any, *, first_line: bool = False) -> str:
 
 def _location(distribution: str) -> str | None:
     """Where the distribution's files are (an editable install: its source tree)."""
-    from importlib.metadata import PackageNotFoundError, distribution as find
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
 
     try:
         dist = find(distribution)
@@ -394,7 +395,7 @@ def _description(obj: Any, distribution: str, name: str) -> str:
     if callable(getattr(obj, "load_ddl", None)):  # data plugins: the DDL says it
         try:
             described = obj.load_ddl().metadata.description
-        except Exception:  # noqa: BLE001 - a broken DDL falls back to the docstring
+        except Exception:
             described = None
         if isinstance(described, str) and described.strip():
             return described
