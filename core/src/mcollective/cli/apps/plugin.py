@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import inspect
 import re
@@ -385,6 +386,17 @@ def _first_paragraph(text: str) -> str:
     return " ".join(text.strip().split("\n\n", 1)[0].split())
 
 
+@functools.cache
+def _plugins_per_distribution() -> dict[str, int]:
+    """How many plugins (applications aside) each distribution provides; read once per
+    run, since ``mco plugin doc`` asks for every plugin."""
+    counts: dict[str, int] = {}
+    for plugin in installed_plugins():
+        if plugin.kind != "application":
+            counts[plugin.distribution] = counts.get(plugin.distribution, 0) + 1
+    return counts
+
+
 def _description(obj: Any, distribution: str, name: str) -> str:
     """One clean line for a plugin: its ``description`` attribute, else the summary of
     a distribution that exists for this one plugin (kombu, psk...: written for users),
@@ -399,8 +411,7 @@ def _description(obj: Any, distribution: str, name: str) -> str:
             described = None
         if isinstance(described, str) and described.strip():
             return described
-    if sum(1 for p in installed_plugins() if p.distribution == distribution
-           and p.kind != "application") == 1:
+    if _plugins_per_distribution().get(distribution) == 1:
         from importlib.metadata import PackageNotFoundError, metadata
 
         try:
