@@ -150,6 +150,29 @@ def test_a_missing_log_directory_is_one_line_naming_logfile(tmp_path: Path,
     assert "does not exist" in lines[0]
 
 
+def test_a_client_log_file_that_cannot_be_opened_is_one_line(
+        collective: LocalCollective, tmp_path: Path) -> None:
+    config = collective.write_client_config(
+        "nolog.cfg", logger_type="file", logfile=str(tmp_path / "missing" / "mco.log"))
+    proc = collective.mco("ping", config=config)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"mco ping: {config}:{_line_of(config, 'logfile')}: key 'logfile': cannot open log "
+        f"file {tmp_path / 'missing' / 'mco.log'}: directory {tmp_path / 'missing'} does "
+        "not exist"]
+
+
+def _line_of(config: Path, key: str) -> int:
+    lines = config.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(f"{key} ="))
+
+
+def test_choria_with_in_compound_filters(collective: LocalCollective) -> None:
+    # Nodes receive the plain fact test, so any node answers it.
+    found = ok(collective.mco("find", "-S", "with('country=uk') or with('role=web')"))
+    assert found.stdout.split() == ["node1.example.net"]
+
+
 # --- Choria inventory files -------------------------------------------------------------
 
 
