@@ -216,7 +216,7 @@ def _write(tmp_path: Path, doc: Any, name: str = "package.json") -> Path:
          "expression"),
         (lambda d: d["actions"][13]["input"]["mode"].pop("list"),
          "actions[13] 'yum_clean' input 'mode': 'list' is required for list inputs"),
-        (lambda d: d["actions"][4].__setitem__("display", "all"),
+        (lambda d: d["actions"][4].__setitem__("display", "sometimes"),
          "actions[4] 'install': 'display' must be one of ok, failed, always"),
         (lambda d: d["actions"][4]["aggregate"][0].__setitem__("args", []),
          "actions[4] 'install' aggregate[0]: 'args' must be a list starting with the name"),
@@ -453,7 +453,7 @@ def go_choria_shaped() -> dict[str, Any]:
         "metadata": {"name": "legacy", "description": "Converted by hand", "license": "MIT",
                      "version": "0.1.0", "timeout": 10},
         "actions": [{
-            "action": "lookup",
+            "action": "lookup", "display": "All",
             "input": {
                 "Host": {"prompt": "Host", "description": "host to look up",
                          "type": "string", "validation": "^[\\w.-]+$", "maxlength": 64},
@@ -478,8 +478,9 @@ def test_go_choria_shaped_ddl_loads_with_one_warning(
                            "would refuse it: metadata: no 'author', 'url'; ")
     assert "actions[0] 'lookup': no 'description'" in text
     assert "input 'Host': name 'Host' is not lower-case" in text
-    assert "(and 3 more)" in text  # n: no prompt/optional; note: no validation...; Address
+    assert "(and 4 more)" in text  # display, n, note, Address (name and display_as)
     action = ddl.action("lookup")
+    assert action.display == "always"  # Choria's "all", in any case
     # go-choria's zero values: 'optional' absent is required, a string without
     # validation accepts anything, maxlength absent is unlimited, labels fall back.
     assert action.inputs["Host"].optional is False

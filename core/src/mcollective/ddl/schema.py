@@ -123,6 +123,9 @@ def _type(value: Any) -> str:
 
 
 def _display(value: Any) -> str:
+    # Choria's own spelling of "always" (choria req --display all); any case.
+    if isinstance(value, str) and value.lower() in (*DISPLAY_VALUES, "all"):
+        return "always" if value.lower() == "all" else value.lower()
     if value not in DISPLAY_VALUES:
         raise vol.Invalid(f"must be one of {', '.join(DISPLAY_VALUES)}, got {value!r}")
     return str(value)
@@ -457,6 +460,10 @@ def _stricter_than_go(doc: dict[str, Any]) -> list[str]:
                                                       if k not in action]
         if gone:
             note(["actions", i], f"no {', '.join(repr(k) for k in gone)}")
+        display = action.get("display")
+        if isinstance(display, str) and display not in DISPLAY_VALUES:
+            note(["actions", i], f"display {display!r} is not one of "
+                 f"{', '.join(DISPLAY_VALUES)}")
         for what in ("input", "output"):
             for name, item in action.get(what, {}).items():
                 path = ["actions", i, what, name]
