@@ -29,7 +29,7 @@ from rich.text import Text
 from mcollective.cli.application import Application
 from mcollective.ddl import render_help
 from mcollective.errors import MCollectiveError, PluginLoadError
-from mcollective.plugins import KINDS, installed_plugins
+from mcollective.plugins import KINDS, InstalledPlugin, installed_plugins
 
 #: Headings of ``mco plugin doc``, in MCollective's order first.
 KIND_TITLES = {
@@ -174,7 +174,7 @@ class Plugin(Application):
             broken += self.info_one(plugin)
         return 1 if broken else 0
 
-    def info_one(self, plugin: Any) -> int:
+    def info_one(self, plugin: InstalledPlugin) -> int:
         rows: list[tuple[str, str]] = [
             ("Kind", KIND_TITLES.get(plugin.kind, plugin.kind)),
             ("Distribution", f"{plugin.distribution} {plugin.version}"),
@@ -206,6 +206,8 @@ class Plugin(Application):
                 problem = f"DDL error: {exc}"
         if ddl is not None:
             meta = ddl.metadata
+            if meta.description:  # what the DDL says, as 'mco plugin doc' lists it
+                rows = [(k, meta.description if k == "Description" else v) for k, v in rows]
             rows += [("Version", meta.version), ("Author", meta.author),
                      ("License", meta.license), ("Timeout", f"{meta.timeout} second(s)")]
             if plugin.kind == "agent":
@@ -344,17 +346,12 @@ class Plugin(Application):
         return out
 
 
-def _docstring(obj: Any, *, first_line: bool = False) -> str:
+def _docstring(obj: Any) -> str:
     """The plugin's own docstring (not one inherited from a base class), else its
     module's."""
-    if first_line and isinstance(getattr(obj, "description", None), str):
-        return obj.description  # applications say what they do in one line
     own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__",
                                                                            None)
-    text = inspect.cleandoc(own) if own else inspect.getdoc(inspect.getmodule(obj)) or ""
-    if first_line:
-        return " ".join(text.strip().split("\n\n", 1)[0].split())
-    return text
+    return inspect.cleandoc(own) if own else inspect.getdoc(inspect.getmodule(obj)) or ""
 
 
 def _location(distribution: str) -> str | None:
