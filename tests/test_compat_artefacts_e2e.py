@@ -188,6 +188,8 @@ def test_choria_inventory_groups(collective: LocalCollective, tmp_path: Path) ->
         "nodes:\n"
         "  - name: node1.example.net\n"
         "    facts: {country: uk}\n"
+        "    agents:\n"
+        "      - {name: rpcutil, version: 1.0.0}\n"
         "  - name: node2.example.net\n"
         "    facts: {role: db}\n")
     everyone = ok(collective.mco("rpc", "rpcutil", "ping", "--dm", "inventory", "--do",

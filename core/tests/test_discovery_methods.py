@@ -350,6 +350,18 @@ def test_inventory_refuses_data_functions(tmp_path: Path, compound: str) -> None
         find(inventory_file(tmp_path), compound=[compound])
 
 
+def test_inventory_choria_agents_as_objects(tmp_path: Path) -> None:
+    # go-choria's inventory files list each agent as {name, version}.
+    data = {"nodes": [{"name": "n1", "agents": [{"name": "rpcutil", "version": "1.0"},
+                                                {"name": "package", "version": "5.3"}]},
+                      {"name": "n2", "agents": [{"name": "rpcutil", "version": "1.0"}]}]}
+    assert find(inventory_file(tmp_path, data), agents=["package"]) == ["n1"]
+    data["nodes"][1]["agents"] = [{"version": "1.0"}]
+    with pytest.raises(DiscoveryError, match=r"nodes\[1\]\.agents: must be a list of agent "
+                       "names or of"):
+        parse_inventory(data, "inv.yaml")
+
+
 def test_inventory_choria_groups_name_only_and_with(tmp_path: Path) -> None:
     data = {"$schema": "https://choria.io/schemas/choria/discovery/v1/inventory_file.json",
             "groups": [{"name": "all"},

@@ -231,7 +231,7 @@ def _nodes(raw: Any, source: str) -> list[InventoryNode]:
         out[identity] = InventoryNode(
             identity=identity, facts=facts,
             classes=_strings(body.get("classes") or [], f"{where}.classes"),
-            agents=(_strings(body["agents"], f"{where}.agents")
+            agents=(_agent_names(body["agents"], f"{where}.agents")
                     if body.get("agents") is not None else None),
             collectives=(_strings(body["collectives"], f"{where}.collectives")
                          if body.get("collectives") else None),
@@ -309,6 +309,16 @@ def refuse_data_functions(flt: Filter, where: str) -> None:
                 f"{where}: {plugin}() cannot be evaluated from an inventory file (it asks "
                 "the node); use fact, class, agent and identity tests (Choria's with('x') "
                 "is one) or another discovery method")
+
+
+def _agent_names(value: Any, where: str) -> tuple[str, ...]:
+    """A node's agents: names, or go-choria's ``{name: ..., version: ...}`` objects."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        names = [item.get("name") if isinstance(item, Mapping) else item for item in value]
+        if all(isinstance(n, str) and n for n in names):
+            return tuple(names)  # type: ignore[arg-type]
+    raise DiscoveryError(f"{where}: must be a list of agent names or of {{name, version}} "
+                         "objects")
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
