@@ -365,7 +365,8 @@ def format_error(doc: Any, err: vol.Invalid) -> str:
     return f"{where}: {text}" if where else text
 
 
-def check_document(doc: dict[str, Any], source: str = "agent DDL"
+def check_document(doc: dict[str, Any], source: str = "agent DDL", *,
+                   reword: Callable[[str], str] | None = None
                    ) -> tuple[dict[str, Any], list[tuple[list[Any], str]]]:
     """Validate and normalise a DDL document; ``source`` names it in warnings.
 
@@ -387,6 +388,8 @@ def check_document(doc: dict[str, Any], source: str = "agent DDL"
     if schema_url not in KNOWN_SCHEMAS:
         log.warning("%s: unknown $schema %r; reading it as an agent DDL", source, schema_url)
     stricter = _stricter_than_go(doc)
+    if reword is not None:
+        stricter = [reword(note) for note in stricter]
     if stricter:
         shown = "; ".join(stricter[:STRICTER_SHOWN])
         more = len(stricter) - STRICTER_SHOWN
