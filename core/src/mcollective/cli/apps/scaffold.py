@@ -65,9 +65,10 @@ class AgentScaffold:
         return f"mcollective-agent-{self.name}"
 
 
-def check(spec: AgentScaffold) -> None:
-    """Refuse names that would not make a valid agent, action or Python identifier."""
-    for what, value in [("agent", spec.name), *(("action", a) for a in spec.actions)]:
+def check(spec: AgentScaffold, kind: str = "agent") -> None:
+    """Refuse names that would not make a valid agent (or ``kind``), action or Python
+    identifier."""
+    for what, value in [(kind, spec.name), *(("action", a) for a in spec.actions)]:
         if not NAME_RE.match(value):
             raise MCollectiveError(f"invalid {what} name '{value}': use lower-case letters, "
                                    "digits and '_', starting with a letter")
@@ -122,7 +123,7 @@ def generate_data(spec: AgentScaffold, parent: Path, *, force: bool = False) -> 
     return it (``spec.actions`` and ``spec.ddl`` are not used)."""
     spec = replace(spec, description=spec.description.rstrip(".")
                    or f"The {spec.name} data plugin")
-    check(replace(spec, actions=("query",), ddl="json"))
+    check(replace(spec, actions=("query",), ddl="json"), kind="data plugin")
     root = Path(parent) / f"mcollective-data-{spec.name}"
     if root.exists() and not force:
         raise MCollectiveError(f"{root} already exists (use --force to overwrite)")
