@@ -8,6 +8,9 @@ from typing import NoReturn
 
 from mcollective import __version__, phases
 
+#: Spellings MCollective used for commands named differently here.
+ALIASES = {"describe_filter": "describe-filter"}
+
 
 def known_commands() -> list[str]:
     from mcollective.plugins import installed_names
@@ -72,7 +75,7 @@ def _main(argv: list[str] | None) -> int:
     from mcollective.errors import MCollectiveError, PluginLoadError
     from mcollective.plugins import make_plugin_manager
 
-    name, rest = argv[0], argv[1:]
+    name, rest = ALIASES.get(argv[0], argv[0]), argv[1:]
     plugins = make_plugin_manager()
     try:
         cls = plugins.application_class(name)

@@ -109,6 +109,9 @@ class RPCClient:
         self._filter: Filter | None = None
         self._discovered: list[str] | None = None
         self._supplied = False
+        #: Set by :meth:`discover` when no discovery ran (nodes supplied, or a filter of
+        #: literal identities addressed directly), so callers do not claim one did.
+        self.discovery_skipped = False
         self._ddl: AgentDDL | bool | None = False
         self._method: DiscoveryMethod | None = None
         self._method_name: str | None = None
@@ -285,6 +288,7 @@ class RPCClient:
         self._discovered = None
         self._supplied = False
         self.cache_age = None
+        self.discovery_skipped = False
 
     def _changed(self) -> None:
         self._filter = None
@@ -368,6 +372,7 @@ class RPCClient:
         if nodes is not None:
             self._discovered = list(dict.fromkeys(nodes))
             self._supplied = True
+            self.discovery_skipped = True
             return list(self._discovered)
         if self._discovered is not None:
             return list(self._discovered)
@@ -377,6 +382,7 @@ class RPCClient:
         literal = self.literal_identities() if method.broadcast else None
         if literal is not None:
             self._discovered = literal
+            self.discovery_skipped = True
             return list(literal)
         if self._limit is None and self._batch is None:
             hit = self.cached_discovery()
