@@ -92,6 +92,8 @@ class AgentApplication(Application):
         the inputs typed and validated as the DDL says: a bad input fails here,
         before anything is sent."""
         client = self.rpcclient(agent)
+        # One round when the answer is known (docs/discovery.md, the discovery cache).
+        client.use_discovery_cache = True
         action_ddl = client.action_ddl(action)
         data: dict[str, Any]
         if action_ddl is not None:
