@@ -135,7 +135,7 @@ class ExternalFactsSource(BackgroundFactsSource):
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                self._error(str(directory), f"{directory}: cannot list: {exc.strerror}")
+                log.warning("external facts: %s: cannot list: %s", directory, exc.strerror)
                 continue
             for path in entries:
                 if _SKIPPED.search(path.name) or not path.is_file():
@@ -188,9 +188,6 @@ class ExternalFactsSource(BackgroundFactsSource):
         with self._errors_lock:
             self._errors = errors
         return facts
-
-    def _error(self, key: str, message: str) -> None:
-        log.warning("external facts: %s", message)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
