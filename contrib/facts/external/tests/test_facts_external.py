@@ -101,7 +101,7 @@ def test_settings(tmp_path: Path) -> None:
     assert source.timeout == 3
     default = plugin.mco_facts_create(config_from_text("", role="server"))
     assert [str(p) for p in default.directories] == list(plugin.DEFAULT_DIRECTORIES)
-    with pytest.raises(ConfigError, match="plugin.external_facts.timeout"):
+    with pytest.raises(ConfigError, match=r"plugin\.external_facts\.timeout"):
         plugin.mco_facts_create(config_from_text("plugin.external_facts.timeout = x\n",
                                                  role="server"))
 

@@ -47,10 +47,10 @@ def test_settings_and_errors(tmp_path: Path) -> None:
     assert source.command == ["/opt/puppetlabs/bin/facter", "--json", "--show-legacy"]
     assert source.timeout == 5
     assert source.cache_time == 300
-    with pytest.raises(ConfigError, match="plugin.facter.timeout"):
+    with pytest.raises(ConfigError, match=r"plugin\.facter\.timeout"):
         plugin.mco_facts_create(config_from_text("plugin.facter.timeout = 0\n",
                                                  role="server"))
-    with pytest.raises(ConfigError, match="plugin.facter.comand"):
+    with pytest.raises(ConfigError, match=r"plugin\.facter\.comand"):
         plugin.mco_facts_create(config_from_text("plugin.facter.comand = x\n",
                                                  role="server"))
     with pytest.raises(ConfigError, match="cannot split"):

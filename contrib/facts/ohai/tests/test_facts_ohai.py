@@ -22,7 +22,7 @@ def test_settings() -> None:
     assert source.command == ["/usr/bin/ohai", "-l", "fatal"]
     assert source.cache_time == 60
     assert source.timeout == 120
-    with pytest.raises(ConfigError, match="plugin.ohai.cache_time"):
+    with pytest.raises(ConfigError, match=r"plugin\.ohai\.cache_time"):
         plugin.mco_facts_create(config_from_text("plugin.ohai.cache_time = -1\n",
                                                  role="server"))
 

@@ -95,6 +95,18 @@ class Puppet(Agent):
 
     agent_name = "puppet"
 
+    @classmethod
+    def activate(cls, config: Config) -> bool:
+        """Load only where Puppet is installed (``plugin.puppet.command``), as the Ruby
+        agent's ``activate_when``: a node without Puppet does not claim the agent."""
+        import shutil
+
+        try:
+            program = settings(config)["command"][0]
+        except Exception:
+            return True  # startup() reports the configuration error with its key
+        return shutil.which(program) is not None
+
     def startup(self) -> None:
         from mcollective.errors import ConfigError
 

@@ -196,7 +196,7 @@ class PuppetApp(Rpc):
     def count_command(self, args: argparse.Namespace, words: list[str]) -> int:
         self._no_extra(words, "count")
         client = self._client()
-        results, report = self._collect(client, "status", {})
+        _results, report = self._collect(client, "status", {})
         counts = {r.output: r.value for r in report.results if r.type == "collection"}
         stats = client.stats
 

@@ -212,10 +212,8 @@ class PuppetManager:
         for entry in self.report().get("logs") or []:
             if not isinstance(entry, dict):
                 continue
-            when = entry.get("time")
-            stamp = 0
-            if hasattr(when, "timestamp"):
-                stamp = int(when.timestamp())
+            when: Any = entry.get("time")
+            stamp = int(when.timestamp()) if hasattr(when, "timestamp") else 0
             out.append({"time_utc": stamp, "level": str(entry.get("level", "")),
                         "source": str(entry.get("source", "")),
                         "msg": str(entry.get("message", ""))})
@@ -276,7 +274,7 @@ class PuppetManager:
             else:
                 command.append("--no-splay")
         else:
-            command.append(self.apply_manifest)
+            command.append(str(self.apply_manifest))
         return command
 
     def start_run(self, command: list[str], *, delay: float = 0.0) -> None:
