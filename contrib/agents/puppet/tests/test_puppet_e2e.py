@@ -199,7 +199,7 @@ def test_runall_rolls_through_nodes(local_collective: LocalCollective,
     sites = {name: Site(tmp_path / name) for name in ("r1", "r2")}
     for name, site in sites.items():
         local_collective.add_node(name, settings=site.settings())
-    proc = local_collective.mco("puppet", "runall", "1", "--rerun", "1", timeout=600)
+    proc = local_collective.mco("puppet", "runall", "1", "--poll-interval", "1", timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Running all nodes with a concurrency of 1" in proc.stdout
     for name, site in sites.items():

@@ -107,8 +107,8 @@ class PuppetApp(Rpc):
                             help="Use the cached catalog")
         parser.add_argument("--no-use-cached-catalog", dest="use_cached_catalog",
                             action="store_false", help="Do not use the cached catalog")
-        parser.add_argument("--rerun", type=float, default=None, metavar="SECONDS",
-                            help=argparse.SUPPRESS)
+        parser.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS",
+                            help="runall: seconds between status polls (default 2)")
 
     # --- dispatch -------------------------------------------------------------------------
 
@@ -301,7 +301,9 @@ class PuppetApp(Rpc):
         pending = list(nodes)
         started: set[str] = set()
         failed: list[str] = []
-        interval = args.rerun if args.rerun is not None else 2.0
+        interval = args.poll_interval
+        if not 0.1 <= interval <= 3600:
+            raise MCollectiveError("--poll-interval must be between 0.1 and 3600 seconds")
         log = self._log
         log(f"Running all nodes with a concurrency of {concurrency}")
         log(f"Discovered {len(nodes)} nodes running the puppet agent")
