@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from abc import abstractmethod
@@ -26,6 +27,7 @@ from mcollective.facts import FactsSource
 
 log = logging.getLogger(__name__)
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: Largest output accepted from a facts program (Ohai prints about 1 MiB).
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
@@ -53,7 +55,9 @@ def run_facts_command(command: Sequence[str], *, timeout: float,
                                 "and was killed")
     if len(result.stdout) > max_bytes:
         raise FactsCommandError(f"{command[0]} printed more than {max_bytes} bytes")
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # Facter colours its log lines even into a pipe.
+    stderr = _ANSI.sub("", result.stderr)
+    lines = [line for line in stderr.splitlines() if line.strip()]
     return result.exitcode, result.stdout, (lines[-1].strip()[:300] if lines else "")
 
 
