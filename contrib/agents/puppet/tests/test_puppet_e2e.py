@@ -206,3 +206,41 @@ def test_runall_rolls_through_nodes(local_collective: LocalCollective,
         assert f"{name} schedule status: Started a background Puppet run" in proc.stdout
         assert f"{name} has finished its Puppet run" in proc.stdout
         assert site.target.exists()
+
+
+def test_mco_puppet_usage_errors_and_json(local_collective: LocalCollective,
+                                          applied_site: Site) -> None:
+    local_collective.add_node("p1", settings=applied_site.settings())
+    missing = local_collective.mco("puppet")
+    assert missing.returncode == 1
+    assert "mco puppet: Please specify a command." in missing.stderr
+    wrong = local_collective.mco("puppet", "explode")
+    assert wrong.returncode == 1 and "Action must be count, enable" in wrong.stderr
+    clash = local_collective.mco("puppet", "runonce", "--force", "--splay")
+    assert clash.returncode == 1 and "Cannot set splay when forcing runs" in clash.stderr
+    runall = local_collective.mco("puppet", "runall")
+    assert "The runall command needs a concurrency limit" in runall.stderr
+    bad_tag = local_collective.mco("puppet", "runonce", "--tag=-x")
+    assert bad_tag.returncode == 1 and "'-x' is not a valid Puppet tag" in bad_tag.stderr
+    count = json.loads(local_collective.mco("puppet", "count", "-j").stdout)
+    assert count["total"] == 1 and count["enabled"] == 1 and count["disabled"] == 0
+    status = json.loads(local_collective.mco("puppet", "status", "-j").stdout)
+    assert status[0]["sender"] == "p1" and status[0]["data"]["enabled"] is True
+
+
+def test_runonce_in_batches(local_collective: LocalCollective, tmp_path: Path) -> None:
+    """``--batch 1``: core's batching sends the run to one node at a time."""
+    require_program("puppet")
+    sites = {name: Site(tmp_path / name) for name in ("b1", "b2")}
+    for name, site in sites.items():
+        local_collective.add_node(name, settings=site.settings())
+    proc = local_collective.mco("puppet", "runonce", "--batch", "1", "--batch-sleep",
+                                "0.5", "--force", "-j")
+    replies = json.loads(proc.stdout)
+    assert sorted(r["sender"] for r in replies) == ["b1", "b2"]
+    assert all(r["statuscode"] == 0 for r in replies), replies
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not all(s.target.exists()
+                                                  for s in sites.values()):
+        time.sleep(1)
+    assert all(s.target.exists() for s in sites.values())
