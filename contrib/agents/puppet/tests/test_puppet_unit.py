@@ -103,3 +103,21 @@ def test_seconds_to_human() -> None:
     assert seconds_to_human(5) == "5 seconds"
     assert seconds_to_human(125) == "2 minutes 05 seconds"
     assert seconds_to_human(3 * 86400 + 7322) == "3 days 2 hours 2 minutes 02 seconds"
+
+
+def test_status_with_a_daemon_and_without_runs(tmp_path: Path) -> None:
+    from mcollective.testing.agents import build_agent
+
+    settings = "".join(f"plugin.puppet.{name} = {tmp_path / name}\n" for name in (
+        "agent_catalog_run_lockfile", "agent_disabled_lockfile", "lastrunfile",
+        "lastrunreport", "resourcefile", "pidfile"))
+    agent = build_agent(Puppet, tmp_path / "state", settings)
+    agent.startup()  # as the daemon does after creating it
+    status = agent.current_status()
+    assert status["status"] == "stopped" and status["daemon_present"] is False
+    assert status["message"] == "Currently stopped; Puppet has not run yet"
+    (tmp_path / "pidfile").write_text(f"{os.getpid()}\n")
+    status = agent.current_status()
+    assert status["status"] == "idling" and status["idling"] is True
+    (tmp_path / "lastrunfile").write_text("time:\n  last_run: 100\n")
+    assert "last completed run" in agent.current_status()["message"]

@@ -184,3 +184,35 @@ def test_timeout_kills_facter_and_is_reported(collective: LocalCollective,
     assert "did not finish within 1s and was killed" in node.log()
     assert "facts source 'facter' failed" in node.log()
     assert os.path.exists(hang)
+
+
+def test_reload_keeps_facts_while_facter_runs_again(collective: LocalCollective,
+                                                    tmp_path: Path) -> None:
+    """SIGHUP recreates the source; until its Facter run ends, the node keeps answering
+    with the facts it had. A script stands in for Facter: its first run prints facts,
+    every later one hangs, so only the handed-over facts can match after the reload."""
+    import signal
+
+    count = tmp_path / "runs"
+    fake = script(tmp_path / "facter", f"""
+echo run >> {count}
+if [ "$(wc -l < {count})" -gt 1 ]; then sleep 600; fi
+echo '{{"os": {{"family": "Debian"}}}}'
+""")
+    node = collective.add_node("reload1", settings={"factsource": "yaml, facter",
+                                                   "plugin.facter.command": str(fake),
+                                                   "plugin.facter.timeout": "500"})
+
+    def found() -> bool:
+        return collective.mco("find", "-F", "os.family=Debian").stdout.split() \
+            == ["reload1"]
+
+    wait_for(found, 60, "the first Facter run")
+    node.signal(signal.SIGHUP)
+    wait_for(lambda: count.exists() and len(count.read_text().splitlines()) >= 2, 60,
+             "Facter running again after the reload")
+    assert found()
+    stats = json.loads(collective.mco("rpc", "rpcutil", "daemon_stats", "-I", "reload1",
+                                      "-j").stdout)
+    described = stats[0]["data"]["facts"]["facter"]
+    assert described["refreshing"] is True and described["loaded"] is False
