@@ -30,6 +30,9 @@ def test_combined_sources_precedence_and_the_puppet_agent(tmp_path: Path) -> Non
     puppet_settings.update({"plugin.puppet.run_mode": "apply",
                             "plugin.puppet.apply_manifest": str(manifest)})
     with LocalCollective(tmp_path / "c") as collective:
+        # Facter and Puppet share the CPU with the daemons: a discovery window a busy
+        # machine cannot miss.
+        collective.client_config = collective.write_client_config(discovery_window=2)
         # system < facter < external < yaml: YAML's role wins over the external one,
         # Facter's structured os replaces the system source's os whole.
         collective.add_node("web1", facts={"role": "web"}, settings={

@@ -67,7 +67,7 @@ def test_broken_file_keeps_its_last_good_facts(tmp_path: Path, caplog) -> None:
     good = d / "role.yaml"
     good.write_text("role: web\n")
     (d / "other.txt").write_text("zone=a\n")
-    source = ExternalFactsSource([d], cache_time=0, timeout=10)
+    source = ExternalFactsSource([d], cache_time=300, timeout=10)  # reload() only
     assert loaded(source) == {"role": "web", "zone": "a"}
     good.write_text("role: [unclosed\n")
     source.reload()
@@ -86,9 +86,12 @@ def test_executable_timeout_and_failure(tmp_path: Path) -> None:
     executable(d / "slow", "sleep 600\n")
     executable(d / "fails", "echo oops >&2; exit 4\n")
     executable(d / "fine", "echo ok=1\n")
+    risky = executable(d / "risky", "echo owned=1\n")
+    risky.chmod(0o777)
     source = ExternalFactsSource([d], cache_time=300, timeout=1)
     assert loaded(source) == {"ok": "1"}
     errors = source.describe()["file_errors"]
+    assert "writable by everyone, not run" in errors[str(risky)]
     assert "did not finish within 1s" in errors[str(d / "slow")]
     assert "exited with code 4: oops" in errors[str(d / "fails")]
 

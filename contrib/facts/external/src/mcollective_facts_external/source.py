@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,6 +155,14 @@ class ExternalFactsSource(BackgroundFactsSource):
     def read(self, path: Path) -> dict[str, Any]:
         if path.suffix.lower() in DATA_EXTENSIONS:
             return parse_data_file(path)
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise ExternalFactError(f"{path}: {exc.strerror}") from None
+        if mode & stat.S_IWOTH:
+            # Anyone could make the daemon run anything: refuse, as sudo and cron do.
+            raise ExternalFactError(f"{path}: writable by everyone, not run "
+                                    "(chmod o-w)")
         try:
             code, out, err = run_facts_command([str(path)], timeout=self.timeout,
                                                cwd=str(path.parent))
