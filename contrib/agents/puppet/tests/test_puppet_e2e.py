@@ -244,3 +244,33 @@ def test_runonce_in_batches(local_collective: LocalCollective, tmp_path: Path) -
                                                   for s in sites.values()):
         time.sleep(1)
     assert all(s.target.exists() for s in sites.values())
+
+
+def test_runonce_options_reach_puppet(local_collective: LocalCollective,
+                                      tmp_path: Path) -> None:
+    """noop, tags and environment are passed to the real run: a noop run changes
+    nothing and reports what it would have changed; a tag that no resource has
+    applies nothing."""
+    require_program("puppet")
+    site = Site(tmp_path / "site")
+    local_collective.add_node("p1", settings=site.settings())
+
+    def run(*inputs: str) -> dict[str, Any]:
+        before = site.summary_file.stat().st_mtime if site.summary_file.exists() else 0
+        reply = rpc_json(local_collective, "runonce", "force=true", *inputs)[0]
+        assert reply["statuscode"] == 0, reply
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if site.summary_file.exists() and site.summary_file.stat().st_mtime > before \
+                    and not rpc_json(local_collective, "status")[0]["data"]["applying"]:
+                break
+            time.sleep(1)
+        return rpc_json(local_collective, "last_run_summary")[0]["data"]
+
+    noop = run("noop=true", "environment=production")
+    assert not site.target.exists()
+    assert noop["changed_resources"] == 0 and noop["out_of_sync_resources"] >= 1
+    assert noop["summary"]["application"]["converged_environment"] == "production"
+    tagged = run("tags=nothing_has_this_tag")
+    assert not site.target.exists()
+    assert tagged["changed_resources"] == 0

@@ -121,3 +121,20 @@ def test_status_with_a_daemon_and_without_runs(tmp_path: Path) -> None:
     assert status["status"] == "idling" and status["idling"] is True
     (tmp_path / "lastrunfile").write_text("time:\n  last_run: 100\n")
     assert "last completed run" in agent.current_status()["message"]
+
+
+def test_splayed_run_holds_the_run_lock(tmp_path: Path) -> None:
+    """An apply-mode run splayed by the agent holds the catalog run lock from the
+    request on, so status says 'applying' and a second run is refused meanwhile; the
+    lock goes when the run ends. (``sleep`` stands in for ``puppet apply`` here; the
+    real one runs in test_puppet_e2e.py.)"""
+    import time
+
+    m = manager(tmp_path, run_mode="apply", apply_manifest="/site.pp")
+    m.start_run(["sleep", "1"], delay=0.5)
+    assert m.applying()
+    deadline = time.monotonic() + 60
+    while m.applying() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not m.applying()
+    assert not (tmp_path / "agent_catalog_run_lockfile").exists()
