@@ -138,7 +138,13 @@ class PuppetApp(Rpc):
 
     def _collect(self, client: Any, action: str, data: dict[str, Any]
                  ) -> tuple[list[Any], Any]:
+        """Discover (with MCollective's discovery line), call, and summarise."""
         data = client.validate(action, data)
+        nodes = client.discover()
+        if output.mode_of(self.args) == "text":
+            self.discovery_line(client, len(nodes))
+        if not nodes:
+            raise MCollectiveError("No request sent, we did not discover any nodes.")
         results = list(client.stream(action, data))
         summaries = ActionSummaries(client.action_ddl(action), self.plugins)
         report = summaries.process_all(results)
