@@ -179,6 +179,14 @@ class BackgroundFactsSource(FactsSource):
             self._thread.start()
 
     def _refresh(self) -> None:
+        try:
+            self._refresh_once()
+        finally:
+            with self._lock:  # whatever went wrong, the source must refresh again
+                if self._next_refresh == float("inf"):
+                    self._next_refresh = self._clock() + self.retry_time
+
+    def _refresh_once(self) -> None:
         started = self._clock()
         try:
             facts = self.load()
