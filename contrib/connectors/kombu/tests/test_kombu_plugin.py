@@ -89,7 +89,6 @@ def test_defaults_per_transport(tmp_path: Path) -> None:
     ("plugin.kombu.sqs_retention = 10", "at least 60"),
     ("plugin.kombu.polling_interval = soon", "expected a number"),
     ("plugin.kombu.heartbeat = -1", "at least 0"),
-    ("plugin.kombu.pooling_interval = 1", "unknown key"),
 ])
 def test_bad_settings_name_file_line_and_key(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
