@@ -17,10 +17,8 @@ published) and the behaviour of the Ruby ``mcollective-puppet-agent`` it descend
 
 from __future__ import annotations
 
-import logging
 import re
 import shlex
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +31,6 @@ from .validators import puppet_server_address, puppet_tags, split_server
 
 if TYPE_CHECKING:
     from mcollective.config import Config
-
-log = logging.getLogger(__name__)
 
 PLUGIN = "puppet"
 _TYPE = re.compile(r"[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*\Z")
@@ -128,15 +124,9 @@ class Puppet(Agent):
                             if "apply_manifest" in values else None),
             config_timeout=values["config_timeout"],
         )
-        # `puppet config print` takes seconds (Ruby start-up): ask it now, in the
-        # background, so the first request does not pay for it.
-        threading.Thread(target=self._warm_up, name="puppet-config", daemon=True).start()
-
-    def _warm_up(self) -> None:
-        try:
-            self.manager.paths()
-        except RPCAborted as exc:
-            log.warning("puppet agent: %s (requests will say so)", exc)
+        # Nothing runs yet: `puppet config print` (seconds of Ruby start-up) is asked on
+        # the first request and cached, so a node that is never asked about Puppet
+        # never pays for it.
 
     def _resolve(self, value: str) -> str:
         return str(self.config.resolve_path(value))
