@@ -248,6 +248,7 @@ KEYS: dict[str, Key] = {
     # Request hardening (docs/security.md): TTL window slack, replay cache, size cap.
     "clock_skew": Key(number(0), 30.0),
     "replay_cache_size": Key(integer(0), 100000),
+    "replay_cache_per_caller": Key(integer(0), 10000),
     "max_message_size": Key(integer(1024), 1048576),
     # Kept so that old files load; they mean nothing here.
     "topicprefix": Key(text, deprecated="topic names are chosen by the connector"),
@@ -359,6 +360,7 @@ class Config:
     worker_threads: int
     clock_skew: float
     replay_cache_size: int
+    replay_cache_per_caller: int
     max_message_size: int
 
     def __init__(
