@@ -9,8 +9,8 @@ import pytest
 
 from mcollective import validators as v
 from mcollective.errors import ValidatorError
-from mcollective.regex import PatternError
 from mcollective.plugins import installed_names, make_plugin_manager
+from mcollective.regex import PatternError
 
 
 def rejects(check: Any, value: Any) -> str:

@@ -84,7 +84,7 @@ def _engine(forced: str) -> str:
     return "re2"
 
 
-def compile(pattern: str) -> Pattern:  # noqa: A001 - the name re users expect
+def compile(pattern: str) -> Pattern:
     """Compile ``pattern`` with the bounded engine (cached: the same filter arrives with
     every request). Raises :class:`PatternError`.
 
@@ -243,7 +243,7 @@ def _compile_python(pattern: str) -> Pattern:
                 raise PatternError(f"invalid regular expression /{_short(pattern)}/: {refused[op]} "
                                    "are not supported (RE2 syntax: see docs/regex.md)")
             if op in repeats:
-                low, high, body = av
+                _low, high, body = av
                 if high == c.MAXREPEAT:
                     unbounded += 1
                 if high > 1 and risky(body):

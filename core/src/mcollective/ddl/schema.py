@@ -21,7 +21,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from mcollective.regex import Pattern, PatternError
+from mcollective.regex import PatternError
 from mcollective.validators import BUILTIN, ruby_regex, typecheck
 
 log = logging.getLogger("mcollective.ddl")

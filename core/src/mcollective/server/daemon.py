@@ -39,6 +39,7 @@ from mcollective.errors import (
     SecurityError,
 )
 from mcollective.facts import Facts
+from mcollective.log import untrusted
 from mcollective.message import Reply, Request
 from mcollective.plugins import PluginManager, make_plugin_manager
 from mcollective.registration import RegistrationContext
@@ -305,7 +306,8 @@ class Daemon:
         try:
             return plugin.query(query)
         except Exception as exc:
-            log.debug("data plugin '%s' failed for %r: %s", name, query, exc)
+            log.debug("data plugin '%s' failed for %s: %s", name, untrusted(repr(query)),
+                      untrusted(exc))
             return None
 
     def daemon_stats(self) -> dict[str, Any]:
@@ -356,11 +358,11 @@ class Daemon:
             request = decode_request(body, self.security)
         except SecurityError as exc:
             stats.incr("unvalidated")
-            log.warning("rejected request: %s", exc)
+            log.warning("rejected request: %s", untrusted(exc))
             return
         except MessageError as exc:
             stats.incr("malformed")
-            log.warning("dropped malformed message (%d bytes): %s", len(body), exc)
+            log.warning("dropped malformed message (%d bytes): %s", len(body), untrusted(exc))
             return
         stats.incr("validated")
         now = time.time()
@@ -370,7 +372,7 @@ class Daemon:
         if age > ttl + skew or -age > skew:
             stats.incr("ttlexpired")
             log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds, clock_skew %gs "
-                        "(check clocks)", request.id, request.caller, abs(age),
+                        "(check clocks)", request.id, untrusted(request.caller), abs(age),
                         "ago" if age > 0 else "in the future", ttl, skew)
             return
         if not self._replay_complete and request.time < self.stats.starttime:
@@ -379,18 +381,18 @@ class Daemon:
             stats.incr("ttlexpired")
             log.warning("request %s from %s was sent before this daemon started, and the "
                         "previous run's replay cache was lost: dropped", request.id,
-                        request.caller)
+                        untrusted(request.caller))
             return
         if request.collective not in self.config.collectives:
             stats.incr("filtered")
             log.debug("request %s for collective %s which this node is not in",
-                      request.id, request.collective)
+                      request.id, untrusted(request.collective))
             return
         try:
             matched = self._matches(request, identity)
         except (MCollectiveError, ValueError) as exc:
             stats.incr("filtered")
-            log.warning("request %s has an unusable filter: %s", request.id, exc)
+            log.warning("request %s has an unusable filter: %s", request.id, untrusted(exc))
             return
         if not matched:
             stats.incr("filtered")
@@ -405,14 +407,14 @@ class Daemon:
             stats.incr("replayfull")
             log.warning("request %s from %s refused: the replay cache is full for this "
                         "caller (replay_cache_size, replay_cache_per_caller)",
-                        request.id, request.caller)
+                        request.id, untrusted(request.caller))
             self._audit(request, request.action or "", request.data, False,
                         "refused: replay cache full for this caller", None)
             return
         if not fresh:
             stats.incr("replayed")
             log.warning("request %s from %s (sender %s) was already received: replay dropped",
-                        request.id, request.caller, request.sender)
+                        request.id, untrusted(request.caller), untrusted(request.sender))
             self._audit(request, request.action or "", request.data, False,
                         "replayed: request id already received within its TTL", None)
             return

@@ -130,8 +130,6 @@ class PatternReport:
     missing: list[set[str]] = field(default_factory=list)
     #: Hostile requests published, by case.
     sent: dict[str, int] = field(default_factory=dict)
-    #: Replies received to hostile requests: (case, sender, statuscode, statusmsg).
-    hostile_replies: list[tuple[str, str, int, str]] = field(default_factory=list)
 
     def every_ping_answered_within(self, seconds: float) -> bool:
         return bool(self.rounds) and all(r is not None and r <= seconds for r in self.rounds)
@@ -155,7 +153,6 @@ def check_answers_under_hostile_patterns(
     report = PatternReport()
     requests = hostile_requests(session, agents=agents)
     done = threading.Event()
-    hostile_ids: dict[str, str] = {}
 
     def flood() -> None:
         for _ in range(repeat):
@@ -165,8 +162,6 @@ def check_answers_under_hostile_patterns(
                 request = session.new_request(
                     template.agent, template.action or "", dict(template.data),
                     filter=template.filter, ttl=60)
-                hostile_ids[request.id] = case
-                session.expect(request.id)
                 session.publish(request, targets=targets(case) if targets else None)
                 report.sent[case] = report.sent.get(case, 0) + 1
 
@@ -183,18 +178,3 @@ def check_answers_under_hostile_patterns(
         flooder.join(60)
     return report
 
-
-def collect_hostile_replies(session: ClientSession, report: PatternReport,
-                            ids: dict[str, str], wait: float = 2.0) -> None:
-    """Drain the replies that hostile requests got (for checking what nodes said)."""
-    deadline = time.monotonic() + wait
-    for request_id, case in ids.items():
-        with session._lock:
-            q = session._waiting.get(request_id)
-        if q is None:
-            continue
-        for reply, _ in q.take(max(0.0, deadline - time.monotonic())):
-            message = reply.message
-            report.hostile_replies.append((case, reply.sender, int(message.get("statuscode", 5)),
-                                           str(message.get("statusmsg", ""))))
-        session.forget(request_id)
