@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from mcollective.testing import LocalCollective
 from mcollective.testing.brokers import require_broker
 
