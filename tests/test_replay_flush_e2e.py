@@ -36,7 +36,7 @@ PER_CALLER = 10
 
 
 class Fleet:
-    def __init__(self, collective: LocalCollective) -> None:
+    def __init__(self, collective: LocalCollective, *, small_cache: bool = True) -> None:
         self.collective = collective
         pki = collective.root / "pki"
         pki.mkdir()
@@ -49,9 +49,11 @@ class Fleet:
         token = tokens.issue_server(self.issuer, identity=NODE, collectives=["mcollective"],
                                     public_key=keys.public_hex(key), validity=HOUR)
         key_path, token_path = self._write(NODE, key, token)
+        cache = ({"replay_cache_size": CACHE, "replay_cache_per_caller": PER_CALLER}
+                 if small_cache else {})
         self.node = collective.add_node(NODE, settings={
             "plugin.jwt.private_key": str(key_path), "plugin.jwt.token": str(token_path),
-            "replay_cache_size": CACHE, "replay_cache_per_caller": PER_CALLER,
+            **cache,
         })
         self.alice = ClientSession(load_config(self.client("alice", ("rpcutil.ping",))))
         admin_cfg = self.client("admin", ("*",))
@@ -159,3 +161,25 @@ def test_restart_does_not_reopen_the_replay_window(fleet: Fleet, signum: int) ->
     assert fleet.send(fleet.admin, ping, encode_request(ping, fleet.admin.security)) == 1
     if signum == signal.SIGKILL:
         assert "previous run's replay cache was lost" in fleet.node.log()
+
+
+def test_smallest_token_cannot_stall_a_node_with_patterns(tmp_path: Path) -> None:
+    """alice (``rpcutil.ping`` only) floods every filter position with catastrophic
+    patterns — filters run before authorization, so her token is enough — while she
+    pings: every ping is answered (RE2, issue 11 item 2)."""
+    from mcollective.testing.hostile_patterns import check_answers_under_hostile_patterns
+
+    collective = LocalCollective(tmp_path / "collective")
+    try:
+        fleet = Fleet(collective, small_cache=False)
+        try:
+            report = check_answers_under_hostile_patterns(fleet.alice, [NODE], rounds=3,
+                                                          agents=())
+        finally:
+            fleet.close()
+        print(report.describe())
+        assert report.every_ping_answered_within(15.0), report.describe()
+        stats = daemon_stats(collective, NODE)
+        assert stats["filtered"] >= sum(report.sent.values())
+    finally:
+        collective.stop_all()
