@@ -26,7 +26,7 @@ _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
 
 
 #: Longest untrusted value written into a log line (characters, before escaping).
-UNTRUSTED_LIMIT: Final = 200
+UNTRUSTED_LIMIT: Final = 1000
 
 
 def _escape_char(ch: str) -> str:
