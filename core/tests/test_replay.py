@@ -70,6 +70,18 @@ def test_one_caller_cannot_fill_anyone_elses_share() -> None:
     assert cache.check_and_add("m0", 1e9, now=0.0, caller="user=admin") is False
 
 
+def test_bounds_apply_per_identity() -> None:
+    """An emulator answers for many identities from one cache: each gets the room (and
+    each caller its share) that a single node has."""
+    cache = ReplayCache(2, per_caller=1)
+    assert cache.check_and_add(("n1", "a"), 1e9, now=0.0, caller="user=x")
+    assert cache.check_and_add(("n2", "a"), 1e9, now=0.0, caller="user=x")
+    assert cache.check_and_add(("n1", "b"), 1e9, now=0.0, caller="user=x") is None
+    assert cache.check_and_add(("n1", "b"), 1e9, now=0.0, caller="user=y")
+    assert cache.check_and_add(("n1", "c"), 1e9, now=0.0, caller="user=z") is None  # full
+    assert cache.check_and_add(("n1", "c"), 1e9, now=1e9 + 1, caller="user=z")  # expired
+
+
 def test_cache_survives_a_clean_restart_but_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "replay-cache.json"
     cache = ReplayCache(10)

@@ -40,7 +40,9 @@ class ReplayCache:
 
     ``capacity = 0`` switches the cache off (every request is new): only for
     measurements, never in production. ``per_caller`` (0: ``capacity``) bounds the ids one
-    caller holds.
+    caller holds. Both bounds apply per *scope*: the first element of a tuple key, the
+    node identity the daemon uses, so that a process answering for many identities (an
+    emulator) gives each the same room a single node has.
     """
 
     def __init__(self, capacity: int, per_caller: int = 0) -> None:
@@ -48,7 +50,8 @@ class ReplayCache:
         self.per_caller = per_caller
         self._expiry: dict[Hashable, tuple[float, str]] = {}
         self._heap: list[tuple[float, int, Hashable]] = []
-        self._callers: dict[str, int] = {}
+        self._callers: dict[tuple[Hashable, str], int] = {}
+        self._scopes: dict[Hashable, int] = {}
         self._seq = 0
         self._lock = threading.Lock()
         self.refused_full = 0
@@ -71,13 +74,15 @@ class ReplayCache:
             if key in self._expiry:
                 self.rejected += 1
                 return False
-            quota = self.per_caller or self.capacity
-            if (len(self._expiry) >= self.capacity
-                    or self._callers.get(caller, 0) >= min(quota, self.capacity)):
+            scope = _scope(key)
+            quota = min(self.per_caller or self.capacity, self.capacity)
+            if (self._scopes.get(scope, 0) >= self.capacity
+                    or self._callers.get((scope, caller), 0) >= quota):
                 self.refused_full += 1
                 return None
             self._expiry[key] = (expires, caller)
-            self._callers[caller] = self._callers.get(caller, 0) + 1
+            self._scopes[scope] = self._scopes.get(scope, 0) + 1
+            self._callers[(scope, caller)] = self._callers.get((scope, caller), 0) + 1
             self._seq += 1
             heapq.heappush(self._heap, (expires, self._seq, key))
             return True
@@ -88,11 +93,9 @@ class ReplayCache:
             _, _, key = heapq.heappop(heap)
             entry = self._expiry.pop(key, None)
             if entry is not None:
-                left = self._callers.get(entry[1], 1) - 1
-                if left > 0:
-                    self._callers[entry[1]] = left
-                else:
-                    self._callers.pop(entry[1], None)
+                scope = _scope(key)
+                _decrement(self._callers, (scope, entry[1]))
+                _decrement(self._scopes, scope)
 
     def describe(self) -> dict[str, Any]:
         """What ``daemon_stats`` shows: size, capacity, the per-caller share, and how
@@ -102,7 +105,8 @@ class ReplayCache:
         with self._lock:
             return {"size": len(self._expiry), "capacity": self.capacity,
                     "per_caller": self.per_caller or self.capacity,
-                    "callers": len(self._callers), "refused_full": self.refused_full}
+                    "callers": len({caller for _, caller in self._callers}),
+                    "refused_full": self.refused_full}
 
     # --- across restarts --------------------------------------------------------------
 
@@ -155,6 +159,18 @@ class ReplayCache:
             except (TypeError, ValueError):
                 continue
         return True
+
+
+def _scope(key: Hashable) -> Hashable:
+    return key[0] if isinstance(key, tuple) and key else ""
+
+
+def _decrement(counts: dict[Any, int], name: Any) -> None:
+    left = counts.get(name, 1) - 1
+    if left > 0:
+        counts[name] = left
+    else:
+        counts.pop(name, None)
 
 
 def _key_to_json(key: Hashable) -> Any:
