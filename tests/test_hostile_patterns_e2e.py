@@ -56,18 +56,20 @@ def collective(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCollec
 
 
 @pytest.fixture(params=["filesystem", pytest.param("amqp", marks=pytest.mark.broker("amqp")),
-                        pytest.param("redis", marks=pytest.mark.broker("redis"))])
+                        pytest.param("redis", marks=pytest.mark.broker("redis")),
+                        pytest.param("nats", marks=pytest.mark.broker("nats"))])
 def any_transport(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                   collective: LocalCollective) -> Iterator[LocalCollective]:
     """The embedded transport's collective (shared with the other tests), or a fresh one
-    on RabbitMQ or Redis with a collective name of its own."""
+    on RabbitMQ, Redis (kombu) or NATS with a collective name of its own."""
     if request.param == "filesystem":
         yield collective
         return
     url = require_broker(request.param)
     other = LocalCollective(tmp_path_factory.mktemp(f"hostile-{request.param}") / "c",
-                            collectives=(f"hostile_{uuid.uuid4().hex[:10]}",),
-                            connector_url=url)
+                            collectives=(f"hostile{uuid.uuid4().hex[:10]}",),
+                            connector_url=url,
+                            connector="nats" if request.param == "nats" else "kombu")
     try:
         start_nodes(other)
         yield other
