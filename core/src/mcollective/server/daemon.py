@@ -244,7 +244,10 @@ class Daemon:
         self._threads.append(thread)
 
     def _load_node_plugins(self, config: Config) -> None:
+        previous = self.facts
         self.facts = Facts(self.plugins.create_facts_sources(config))
+        self.facts.succeed(previous)  # a reload keeps the facts while sources refresh
+        self.facts.start()  # slow sources (Facter, Ohai) begin in the background
         self.classes = ClassesFile(config.classesfile)
         self.data_plugins = dict(self.plugins.create_data_plugins(config))
         # Data plugins such as fact() and agent() answer about this node.
@@ -328,6 +331,9 @@ class Daemon:
             "inflight": len(self._inflight),
             "replay_cache": self.replay_cache.describe(),
         })
+        facts = self.facts.describe()
+        if facts:
+            out["facts"] = facts
         if self.connector is not None:
             out["connector"] = self.connector.describe()
         return out
