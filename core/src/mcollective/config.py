@@ -228,6 +228,8 @@ KEYS: dict[str, Key] = {
     "direct_addressing_threshold": Key(integer(0), 10),
     "ttl": Key(integer(1), 60),
     "color": Key(boolean, True),
+    # What `mco rpc -j` prints: Choria's object or MCollective's bare array.
+    "json_format": Key(one_of("choria", "mcollective"), "choria"),
     "rpclimitmethod": Key(one_of("first", "random"), "first"),
     "discovery_timeout": Key(optional(number(0))),
     "discovery_window": Key(number(0.01), 0.3),
@@ -343,6 +345,7 @@ class Config:
     direct_addressing_threshold: int
     ttl: int
     color: bool
+    json_format: str
     rpclimitmethod: str
     discovery_timeout: float | None
     discovery_window: float

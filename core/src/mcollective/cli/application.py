@@ -71,6 +71,7 @@ class Application:
         #: Set by an application that reported a middleware failure itself, with the
         #: nodes it affected; otherwise :meth:`run` warns about one at the end.
         self.link_reported = False
+        self._output_file: Any = None
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -83,7 +84,7 @@ class Application:
     # --- machinery ------------------------------------------------------------------------
 
     def build_parser(self) -> argparse.ArgumentParser:
-        parser = argparse.ArgumentParser(
+        parser = options.ArgumentParser(
             prog=f"mco {self.name}", description=self.description, usage=self.usage,
             epilog=self.epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
         self.add_arguments(parser)
@@ -98,7 +99,12 @@ class Application:
 
     def run(self, argv: list[str]) -> int:
         parser = self.build_parser()
-        args = parse_intermixed(parser, [*argv, *options.extra_opts()])
+        try:
+            extra = options.extra_opts()
+        except MCollectiveError as exc:
+            self.err.print(f"mco {self.name}: {exc}", markup=False, style="red")
+            return options.USAGE_ERROR
+        args = parse_intermixed(parser, [*argv, *extra])
         self.args = args
         try:
             from mcollective.config import load_config
@@ -106,10 +112,16 @@ class Application:
             self.config = load_config(getattr(args, "config", None), role="client")
             if getattr(args, "connection_timeout", None) is not None:
                 self.config.connection_timeout = args.connection_timeout
+            if getattr(args, "publish_timeout", None) is not None:
+                self.config.publish_timeout = args.publish_timeout
+            if getattr(args, "threaded", False):
+                self.config.threaded = True  # MCollective's flag; always so here
             if not self.config.color:
                 self.out = _console(self.out.file, color=False)
                 self.err = _console(self.err.file, color=False)
             self._setup_logging()
+            if getattr(args, "output_file", None):
+                self._output_to(args.output_file)
             code = int(self.main(args) or 0)
             self._warn_about_the_link()
             return code
@@ -124,6 +136,20 @@ class Application:
         finally:
             if self._session is not None:
                 self._session.close()
+            if self._output_file is not None:
+                self._output_file.close()
+
+    def _output_to(self, path: str) -> None:
+        """``-o FILE``: results go to FILE (created or truncated now, so that a path
+        that cannot be written is reported before anything is sent); messages stay on
+        stderr."""
+        try:
+            handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by run()
+        except OSError as exc:
+            raise MCollectiveError(f"cannot write the output file {path}: "
+                                   f"{exc.strerror or exc}") from None
+        self._output_file = handle
+        self.out = _console(handle, color=bool(self.config.color))
 
     def _warn_about_the_link(self) -> None:
         """A broker failure during the command loses the replies sent meanwhile: say

@@ -25,12 +25,49 @@ def print_commands(out: object = None) -> None:
           file=stream)  # type: ignore[arg-type]
 
 
+#: Exit code when the reader of ``mco``'s output went away (``mco ... | head``): what a
+#: program killed by SIGPIPE reports to a shell (128 + 13).
+BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``mco`` command line; returns the exit code (docs/commands.md)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader stopped reading (head, less, a closed socket): nothing left to say
+        # to it. Point stdout at /dev/null so that flushing at exit cannot fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return BROKEN_PIPE
+
+
+def not_utf8(args: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python keeps such bytes as lone
+    surrogates), shown with the bad bytes escaped; ``None`` if all are valid."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return shown
+    return None
+
+
+def _main(argv: list[str] | None) -> int:
     if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell is completing a word
         from mcollective.cli.completion import complete
 
         complete()
     argv = list(sys.argv[1:] if argv is None else argv)
+    bad = not_utf8(argv)
+    if bad is not None:
+        print(f"mco: argument '{bad}' is not valid UTF-8; requests carry text only",
+              file=sys.stderr)
+        return 1
     if not argv or argv[0] in ("-h", "--help"):
         print_commands()
         return 0

@@ -6,7 +6,24 @@ import argparse
 import os
 import re
 import shlex
-from typing import Any
+import sys
+from typing import Any, NoReturn
+
+#: What ``-j`` prints: Choria's object (the default) or MCollective's bare array.
+JSON_FORMATS = ("choria", "mcollective")
+
+#: Exit code of a command line ``mco`` cannot parse (a bad option or value), as for
+#: every other error of the user's (docs/commands.md#exit-codes).
+USAGE_ERROR = 1
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a command line it cannot parse exits with :data:`USAGE_ERROR`
+    (argparse's own 2 is ``mco``'s code for "some nodes failed")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _positive_float(text: str) -> float:
@@ -85,6 +102,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                             "config discovery_window, 0.3)")
     group.add_argument("--connection-timeout", type=_positive_float, metavar="SECONDS",
                        help="give up connecting to the middleware after this long")
+    group.add_argument("--publish_timeout", "--publish-timeout", dest="publish_timeout",
+                       type=_positive_float, metavar="SECONDS",
+                       help="longest a connector may take to hand a request to the "
+                            "middleware (default: config publish_timeout, 2)")
+    group.add_argument("--threaded", action="store_true",
+                       help="accepted for MCollective compatibility: replies are always "
+                            "received on their own thread while requests are published")
 
 
 def add_filters(parser: argparse.ArgumentParser) -> None:
@@ -109,15 +133,28 @@ def add_rpc(parser: argparse.ArgumentParser) -> None:
                        default=True, help="do not show a progress bar")
     modes = group.add_mutually_exclusive_group()
     modes.add_argument("-j", "--json", action="store_true",
-                       help="one JSON document: the array of results")
+                       help="one JSON document: Choria's object (agent, action, replies, "
+                            "request_stats, summaries); see --json-format")
     modes.add_argument("--jsonl", action="store_true",
                        help="one JSON line per event (discovery, result, summaries, stats)")
     modes.add_argument("--table", action="store_true",
                        help="successful results as a table, one column per output")
     modes.add_argument("--senders", action="store_true",
                        help="only the names of the nodes that answered OK")
+    group.add_argument("--json-format", choices=JSON_FORMATS, metavar="FORMAT",
+                       help="what -j prints: 'choria' (the default: an object with the "
+                            "replies, request_stats and summaries) or 'mcollective' (the "
+                            "bare array of replies); implies -j")
     group.add_argument("--display", choices=["ok", "failed", "all", "none"],
                        help="which results to show (default: the action's DDL display)")
+    group.add_argument("--sort", action="store_true",
+                       help="order -j and --jsonl replies by sender (text, --table and "
+                            "--senders are always sorted)")
+    group.add_argument("--filter-replies", dest="filter_replies", metavar="EXPR",
+                       help="show only the replies for which EXPR is true, e.g. "
+                            "'ok() && data(\"ensure\") == \"1.2\"' (docs/output.md)")
+    group.add_argument("-o", "--output-file", dest="output_file", metavar="FILE",
+                       help="write the results to FILE instead of standard output")
     add_targeting(parser)
 
 
@@ -141,7 +178,16 @@ def add_targeting(parser: argparse.ArgumentParser) -> None:
 
 def extra_opts() -> list[str]:
     """``MCOLLECTIVE_EXTRA_OPTS``: default options added to every application."""
-    return shlex.split(os.environ.get("MCOLLECTIVE_EXTRA_OPTS", ""))
+    from mcollective.errors import MCollectiveError
+
+    text = os.environ.get("MCOLLECTIVE_EXTRA_OPTS", "")
+    try:
+        text.encode("utf-8")
+        return shlex.split(text)
+    except UnicodeEncodeError:
+        raise MCollectiveError("MCOLLECTIVE_EXTRA_OPTS is not valid UTF-8") from None
+    except ValueError as exc:  # shlex: an unbalanced quote
+        raise MCollectiveError(f"cannot read MCOLLECTIVE_EXTRA_OPTS: {exc}") from None
 
 
 def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any = None,

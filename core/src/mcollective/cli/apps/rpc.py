@@ -54,7 +54,11 @@ class Rpc(Application):
 
     def main(self, args: argparse.Namespace) -> int:
         agent, action, raw = self.parse_call(args)
+        output.mode_of(args)  # conflicting output options fail before anything else
+        self._reply_filter = self.reply_filter()
         client = self.rpcclient(agent)
+        if client.ddl is None:
+            self.check_agent_name(agent)
         action_ddl = client.action_ddl(action)
         data: dict[str, Any]
         if action_ddl is not None:
@@ -92,6 +96,9 @@ class Rpc(Application):
 
         args = self.args
         mode = output.mode_of(args)
+        json_format = output.json_format_of(args, self.config)
+        reply_filter = self.__dict__["_reply_filter"] if "_reply_filter" in self.__dict__ \
+            else self.reply_filter()
         jsonl = output.JsonLines(self.out.file) if mode == "jsonl" else None
         started = time.monotonic()
         try:
@@ -118,8 +125,13 @@ class Rpc(Application):
             if jsonl is not None:
                 jsonl.error(message)
                 return 1
-            if mode == "json":
-                output.dump_json(self.out, [])  # still one valid document
+            if mode == "json":  # still one valid document
+                client.stats.discovery_method = client.discovery_method
+                client.stats.discovery_performed = True
+                client.stats.discoverytime = discovery_time
+                output.dump_json(self.out, output.json_document(
+                    json_format, agent=client.agent, action=action, results=[],
+                    stats=client.stats, report=None))
             self.err.print(message, markup=False)
             return 1
         summaries = ActionSummaries(action_ddl, self.plugins)
@@ -130,11 +142,13 @@ class Rpc(Application):
         try:
             with output.reply_progress(self.out, expected, enabled=show_bar) as advance:
                 for result in client.stream(action, data):
+                    advance()  # every reply counts as an answer, shown or not
+                    if reply_filter is not None and not reply_filter.matches(result):
+                        continue
                     results.append(result)
                     summaries.process(result)
-                    if jsonl is not None:
+                    if jsonl is not None and not args.sort:
                         jsonl.result(result)
-                    advance()
         except MCollectiveError as exc:
             if jsonl is None:
                 raise
@@ -148,9 +162,19 @@ class Rpc(Application):
         report = summaries.report()
         stats.aggregate_summary = list(report.results)
         stats.aggregate_failures = [str(f) for f in report.failures]
+        if args.sort:
+            results.sort(key=lambda r: r.sender)
+        if reply_filter is not None:
+            for problem in reply_filter.describe_problems():
+                self.err.print(f"mco {self.name}: {problem}", markup=False, style="yellow")
         if mode == "json":
-            output.dump_json(self.out, output.results_json(results))
+            output.dump_json(self.out, output.json_document(
+                json_format, agent=client.agent, action=action, results=results,
+                stats=stats, report=report))
         elif jsonl is not None:
+            if args.sort:  # written once every reply is in, in order
+                for result in results:
+                    jsonl.result(result)
             jsonl.summaries(report)
             jsonl.stats(stats)
         elif mode == "senders":
@@ -168,6 +192,30 @@ class Rpc(Application):
             self.link_reported = True
         sys.stdout.flush()
         return stats.exit_code()
+
+    def check_agent_name(self, agent: str) -> None:
+        """An agent with no DDL here whose name is close to one that has one is taken
+        for a typo: refused, with the likely name, before anything is sent (nodes
+        without the agent would otherwise leave ``mco`` waiting for the whole timeout).
+        Agents unknown here and unlike any known one go out as typed."""
+        import difflib
+
+        known = [name for name in self.plugins.known_names("agent") if name != agent]
+        close = difflib.get_close_matches(agent, known, n=1, cutoff=0.75)
+        if close:
+            raise MCollectiveError(
+                f"unknown agent '{agent}': no DDL for it is installed here; did you mean "
+                f"'{close[0]}'? Nothing was sent")
+
+    def reply_filter(self) -> Any:
+        """The compiled ``--filter-replies`` expression, or ``None``; a mistake in it
+        is reported before anything is sent."""
+        text = getattr(self.args, "filter_replies", None)
+        if text is None:
+            return None
+        from mcollective.client.reply_filter import ReplyFilter
+
+        return ReplyFilter(text)
 
     def _render_text(self, mode: str, results: list[Any], action_ddl: Any, report: Any,
                      stats: Any, *, caption: str) -> None:
