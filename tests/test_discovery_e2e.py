@@ -135,8 +135,9 @@ def test_flatfile_reaches_exactly_the_listed_nodes(fleet: LocalCollective, tmp_p
 
 def test_rpc_json_piped_into_the_next_rpc(fleet: LocalCollective) -> None:
     first = ok(fleet.mco("rpc", "rpcutil", "get_fact", "fact=country", "-F", "country=uk",
-                         "-j"))
-    explicit = ok(fleet.mco("rpc", "rpcutil", "ping", "--dm", "stdin", "-j",
+                         "--json-format", "mcollective"))
+    explicit = ok(fleet.mco("rpc", "rpcutil", "ping", "--dm", "stdin",
+                            "--json-format", "mcollective",
                             input=first.stdout))
     assert senders(json.loads(explicit.stdout)) == ["db1.example.net", "web1.example.net"]
     # Without --dm: a node list piped in selects the stdin method by itself.

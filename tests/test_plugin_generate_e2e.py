@@ -65,7 +65,8 @@ def test_generated_agent_answers_mco_rpc(scaffold: tuple[str, Path], tmp_path: P
         proc = ok(collective.mco("rpc", name, "status", "message=hello-there"))
         assert proc.stdout.count("Message: hello-there") == 2
         assert "Finished processing 2 / 2 hosts" in proc.stdout
-        doc = json.loads(ok(collective.mco("rpc", name, "restart", "-j")).stdout)
+        doc = json.loads(ok(collective.mco("rpc", name, "restart",
+                                           "--json-format", "mcollective")).stdout)
         assert {r["data"]["message"] for r in doc} == {"hello"}  # the DDL default
         help_text = ok(collective.mco("plugin", "doc", name)).stdout
         assert "Made by the e2e test" in help_text and "restart action" in help_text

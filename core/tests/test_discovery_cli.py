@@ -263,9 +263,11 @@ def senders(out: str) -> list[str]:
 
 def test_rpc_limit_and_seed_are_repeatable(fleet: Fleet) -> None:
     picks = [senders(fleet.run(Rpc, "rpcutil", "ping", "--limit-nodes", "67%",
-                               "--limit-seed", "7", "-j")[1]) for _ in range(2)]
+                               "--limit-seed", "7",
+                               "--json-format", "mcollective")[1]) for _ in range(2)]
     assert picks[0] == picks[1] and len(picks[0]) == 2
-    assert len(senders(fleet.run(Rpc, "rpcutil", "ping", "-1", "-j")[1])) == 1
+    assert len(senders(fleet.run(Rpc, "rpcutil", "ping", "-1",
+                                 "--json-format", "mcollective")[1])) == 1
     with pytest.raises(SystemExit):
         fleet.run(Rpc, "rpcutil", "ping", "--limit", "0")
     with pytest.raises(SystemExit):
@@ -274,7 +276,7 @@ def test_rpc_limit_and_seed_are_repeatable(fleet: Fleet) -> None:
 
 def test_rpc_batches(fleet: Fleet) -> None:
     code, out, _ = fleet.run(Rpc, "rpcutil", "ping", "--batch", "2", "--batch-sleep", "0",
-                             "-j")
+                             "--json-format", "mcollective")
     assert code == 0 and senders(out) == ["db1", "web1", "web2"]
     code, _, err = fleet.run(Rpc, "rpcutil", "ping", "--batch", "2", "--nr")
     assert code == 1 and "cannot be combined with --nr" in err

@@ -35,16 +35,26 @@ def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argpar
     return parser.parse_intermixed_args(argv)
 
 
+class _Console(Console):
+    """rich's console, except that a reader going away (``mco ... | head``) ends the
+    command the way :func:`mcollective.cli.main.main` reports it, rather than by
+    rich's own ``SystemExit(1)`` (1 means "nothing discovered or an error")."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "the reader of the output went away")
+
+
 def _console(stream: Any, *, color: bool = True) -> Console:
     """A console that never cuts lines short when output goes to a pipe or file.
     ``color=False`` (the ``color`` setting) writes no colour or style codes at all;
     rich itself honours ``NO_COLOR`` and ``FORCE_COLOR``."""
     tty = hasattr(stream, "isatty") and stream.isatty()
     if not color:
-        return Console(file=stream, highlight=False, soft_wrap=True, color_system=None,
-                       no_color=True, width=None if tty else 4096)
-    return Console(file=stream, highlight=False, soft_wrap=True,
-                   width=None if tty else 4096)
+        return _Console(file=stream, highlight=False, soft_wrap=True, color_system=None,
+                        no_color=True, width=None if tty else 4096)
+    return _Console(file=stream, highlight=False, soft_wrap=True,
+                    width=None if tty else 4096)
 
 
 class Application:

@@ -105,8 +105,9 @@ TICKS = "▁▂▃▄▅▆▇█"
 def sparkline(times_ms: list[float], *, bucket: float = 50.0, width: int = 60
               ) -> tuple[str, float]:
     """MCollective's ``--graph``: how many replies came in each ``bucket`` ms from 0 to
-    the slowest, one character per bucket (buckets grow to fit ``width``). Returns
-    the line and the bucket size used."""
+    the slowest, one character per bucket (buckets grow to fit ``width``); an empty
+    bucket is the lowest tick, the fullest the highest. Returns the line and the
+    bucket size used."""
     slowest = max(times_ms, default=0.0)
     step = bucket
     while slowest / step >= width:
@@ -114,6 +115,5 @@ def sparkline(times_ms: list[float], *, bucket: float = 50.0, width: int = 60
     counts = [0] * (int(slowest // step) + 1)
     for value in times_ms:
         counts[min(int(value // step), len(counts) - 1)] += 1
-    low, high = min(counts), max(counts)
-    span = (high - low) or 1
-    return "".join(TICKS[(c - low) * (len(TICKS) - 1) // span] for c in counts), step
+    most = max(counts) or 1
+    return "".join(TICKS[c * (len(TICKS) - 1) // most] for c in counts), step
