@@ -195,8 +195,10 @@ def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any
     """The discovery method, its options and any piped node list, from the options.
 
     ``--nodes FILE`` is ``--dm flatfile --do FILE`` (mixing it with another ``--dm`` is
-    an error). Without a method, a node list piped into ``mco`` selects the ``stdin``
-    method (see :func:`mcollective.discovery_methods.piped_stdin` for the care taken).
+    an error). Without a method and unless the filters name the targets
+    (:func:`names_targets`), a node list piped into ``mco`` selects the ``stdin``
+    method, and ``notify`` is told so (see
+    :func:`mcollective.discovery_methods.piped_stdin` for the care taken).
     Returns ``(method or None for the configured default, options, stdin text)``.
     """
     from mcollective.errors import MCollectiveError
@@ -214,11 +216,28 @@ def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any
         if not os.access(nodes, os.R_OK):
             raise MCollectiveError(f"--nodes: cannot read {nodes}")
         return "flatfile", [nodes], None
-    if method is not None or not detect_stdin:
+    if method is not None or not detect_stdin or names_targets(args):
         return method, opts, None
     from mcollective.discovery_methods import piped_stdin
 
     text = piped_stdin(stdin, notify=notify)
     if text is not None:
+        if notify is not None:
+            notify("using the node list on standard input (chosen automatically: "
+                   "standard input is not a terminal); use --dm mc or </dev/null to "
+                   "discover on the network instead")
         return "stdin", opts, text
     return None, opts, None
+
+
+def names_targets(args: argparse.Namespace) -> bool:
+    """Whether the filters leave nothing for a piped node list to do: a literal
+    ``-I`` names the targets itself (``while read h; do mco rpc ... -I "$h"; done <
+    hosts`` must not take the loop's input for a node list), and fact, class, agent,
+    ``-W`` and ``-S`` filters are for network discovery (the ``stdin`` method can only
+    select identities). Only ``-I /regex/`` selects from a piped list."""
+    if any(getattr(args, key, None) for key in ("facts", "classes", "agents", "compound",
+                                                  "with_")):
+        return True
+    return any(not (i.startswith("/") and i.endswith("/") and len(i) > 1)
+               for i in getattr(args, "identities", None) or ())
