@@ -39,7 +39,7 @@ from mcollective.errors import (
 )
 from mcollective.facts import Facts
 from mcollective.message import Reply, Request
-from mcollective.plugins import PluginManager, make_plugin_manager
+from mcollective.plugins import PluginManager, make_plugin_manager, refresh_installed
 from mcollective.registration import RegistrationContext
 from mcollective.security import decode_request, encode_reply, encode_request
 from mcollective.server.node import ClassesFile
@@ -620,6 +620,10 @@ class Daemon:
         self.config = new_config
         self.config.identity = identity
         old_agents = self.agents
+        try:
+            refresh_installed()  # agents installed since the start load now
+        except Exception:  # a reload must never take the daemon down
+            log.exception("could not look for newly installed plugins")
         try:
             self._load_node_plugins(new_config)
         except MCollectiveError as exc:
