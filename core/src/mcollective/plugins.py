@@ -170,7 +170,6 @@ def refresh_installed() -> list[str]:
     importlib.invalidate_caches()
     try:
         from stevedore import _cache as stevedore_cache
-
         from stevedore.extension import ExtensionManager
 
         internal = getattr(getattr(stevedore_cache, "_c", None), "_internal", None)
