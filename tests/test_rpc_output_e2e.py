@@ -138,6 +138,7 @@ def test_argument_errors_exit_1(fleet: LocalCollective) -> None:
                  ("rpc", "rpcutil", "ping", "--limit", "0"),
                  ("rpc", "rpcutil", "ping", "-j", "--table"),
                  ("ping", "--expect", "many"),
+                 ("ping", "--expect", "0"),
                  ("rpc", "rpcutil", "ping", "--json-format", "yaml")):
         proc = fleet.mco(*argv)
         assert proc.returncode == 1, (argv, proc.stderr)
@@ -222,3 +223,20 @@ def test_arguments_that_are_not_utf8_are_refused(fleet: LocalCollective) -> None
     assert proc.returncode == 1
     assert b"argument 'fact=\\xff' is not valid UTF-8" in proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+def test_output_that_cannot_be_written_is_one_line(fleet: LocalCollective) -> None:
+    """A full device (``> /dev/full``, ``-o /dev/full``) and a closed stdout
+    (``>&-``): a one-line error or nothing, never a traceback."""
+    mco = shlex.join([*_script("mco"), "rpc", "-c", str(fleet.client_config), "rpcutil",
+                      "ping"])
+    for redirect, code, message in (
+            ("> /dev/full", 1, "mco: cannot write the output: No space left on device"),
+            ("-o /dev/full", 1, "mco rpc: cannot write the output file /dev/full: No space"),
+            (">&-", 0, "")):
+        proc = subprocess.run(f"{mco} {redirect}", shell=True, executable="/bin/bash",
+                              env=fleet.env(), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120, check=False)
+        assert proc.returncode == code, (redirect, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.count("cannot write") == (1 if message else 0)

@@ -82,6 +82,7 @@ class Application:
         #: nodes it affected; otherwise :meth:`run` warns about one at the end.
         self.link_reported = False
         self._output_file: Any = None
+        self._output_file_error: OSError | None = None
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -143,11 +144,28 @@ class Application:
         except KeyboardInterrupt:
             self.err.print("interrupted", style="red")
             return 130
+        except OSError as exc:
+            from mcollective.cli.main import OUTPUT_ERRNOS
+
+            if self._output_file is None or exc.errno not in OUTPUT_ERRNOS:
+                raise  # stdout's own trouble is reported by mco's main()
+            self._report_output_file(exc)
+            return 1
         finally:
             if self._session is not None:
                 self._session.close()
             if self._output_file is not None:
-                self._output_file.close()
+                try:
+                    self._output_file.close()
+                except OSError as exc:  # the results are lost: say so, once
+                    self._report_output_file(exc)
+
+    def _report_output_file(self, exc: OSError) -> None:
+        if self._output_file_error is None:
+            self._output_file_error = exc
+            self.err.print(f"mco {self.name}: cannot write the output file "
+                           f"{self._output_file.name}: {exc.strerror or exc}",
+                           markup=False, style="red")
 
     def _output_to(self, path: str) -> None:
         """``-o FILE``: results go to FILE (created or truncated now, so that a path

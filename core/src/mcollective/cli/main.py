@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -30,19 +31,44 @@ def print_commands(out: object = None) -> None:
 BROKEN_PIPE = 141
 
 
+#: Why writing the output can fail other than a closed pipe: a full disk or device
+#: (``> /dev/full``), a quota, an I/O error, a closed descriptor.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO,
+                           errno.EBADF})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``mco`` command line; returns the exit code (docs/commands.md)."""
+    _reopen_closed_streams()
     try:
         return _main(argv)
     except BrokenPipeError:
         # The reader stopped reading (head, less, a closed socket): nothing left to say
         # to it. Point stdout at /dev/null so that flushing at exit cannot fail again.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        _silence_stdout()
         return BROKEN_PIPE
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        _silence_stdout()
+        print(f"mco: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _reopen_closed_streams() -> None:
+    """``mco ... >&-`` (or ``2>&-``) starts with no stdout (stderr): Python then has
+    ``None`` there. Output goes to /dev/null instead; the exit code still tells."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
 
 
 def not_utf8(args: list[str]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from mcollective.cli import options
 from mcollective.cli.application import Application
 from mcollective.client.results import EXIT_SILENT_NODES, silent_nodes
 from mcollective.discovery import collect_adaptively
@@ -19,7 +20,7 @@ class Ping(Application):
               "each listed node is pinged directly, so the silent ones are listed.")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--expect", type=int, metavar="N",
+        parser.add_argument("--expect", type=options._positive_int, metavar="N",
                             help="stop as soon as N nodes answered (fewer: exit code 5)")
         parser.add_argument("-g", "--graph", action="store_true",
                             help="draw how the response times spread (one character per "
