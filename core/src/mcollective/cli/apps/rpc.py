@@ -56,9 +56,8 @@ class Rpc(Application):
         agent, action, raw = self.parse_call(args)
         output.mode_of(args)  # conflicting output options fail before anything else
         self._reply_filter = self.reply_filter()
+        self.check_agent_name(agent)  # before a node list is read from stdin
         client = self.rpcclient(agent)
-        if client.ddl is None:
-            self.check_agent_name(agent)
         action_ddl = client.action_ddl(action)
         data: dict[str, Any]
         if action_ddl is not None:
@@ -200,7 +199,12 @@ class Rpc(Application):
         Agents unknown here and unlike any known one go out as typed."""
         import difflib
 
-        known = [name for name in self.plugins.known_names("agent") if name != agent]
+        from mcollective.client.rpc import load_client_ddl
+
+        installed = self.plugins.known_names("agent")
+        if agent in installed or load_client_ddl(self.plugins, self.config, agent):
+            return
+        known = [name for name in installed if name != agent]
         close = difflib.get_close_matches(agent, known, n=1, cutoff=0.75)
         if close:
             raise MCollectiveError(
