@@ -200,6 +200,11 @@ def test_misspelt_agent_fails_before_anything_is_sent(fleet: LocalCollective) ->
         proc.stderr
     assert "Discovering" not in proc.stderr
     assert time.monotonic() - started < 25  # did not wait for the 30 s timeout
+    # A name like no installed agent goes out as typed; silence gets a likely reason.
+    proc = fleet.mco("rpc", "zzz_elsewhere", "status", "-I", "web1.example.net", "-t", "1")
+    assert proc.returncode == 3
+    assert "agent 'zzz_elsewhere' has no DDL here; the nodes that did not answer may " \
+           "not have it" in proc.stderr
 
 
 def test_output_into_a_closed_pipe_exits_quietly(fleet: LocalCollective) -> None:

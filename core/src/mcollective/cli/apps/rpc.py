@@ -181,6 +181,14 @@ class Rpc(Application):
         else:
             self._render_text(mode, results, action_ddl, report, stats,
                               caption=f"{client.agent}#{action} call stats")
+        if client.ddl is None and stats.noresponsefrom and not stats.connection_error:
+            # A node without the agent stays silent (the request is not for it): with
+            # no DDL here to vouch for the name, say that this may be why.
+            self.out.file.flush()
+            self.err.print(f"mco {self.name}: agent '{client.agent}' has no DDL here; the "
+                           "nodes that did not answer may not have it (mco rpc rpcutil "
+                           "agent_inventory -I NODE lists a node's agents)",
+                           markup=False, style="yellow")
         gap = stats.gap_report()
         if gap:
             # Last, on stderr, one line: what the broker did and who is missing for it.
