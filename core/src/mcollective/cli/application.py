@@ -258,6 +258,58 @@ class Application:
         for words in getattr(args, "with_", []):
             client.with_filter(words)
 
+    # --- for applications that call agents and show the replies --------------------------
+
+    def check_agent_name(self, agent: str) -> None:
+        """An agent with no DDL here whose name is close to one that has one is taken
+        for a typo: refused, with the likely name, before anything is sent (nodes
+        without the agent would otherwise leave ``mco`` waiting for the whole timeout).
+        Agents unknown here and unlike any known one go out as typed."""
+        import difflib
+
+        from mcollective.client.rpc import load_client_ddl
+
+        installed = self.plugins.known_names("agent")
+        if agent in installed or load_client_ddl(self.plugins, self.config, agent):
+            return
+        known = [name for name in installed if name != agent]
+        close = difflib.get_close_matches(agent, known, n=1, cutoff=0.75)
+        if close:
+            raise MCollectiveError(
+                f"unknown agent '{agent}': no DDL for it is installed here; did you mean "
+                f"'{close[0]}'? Nothing was sent")
+
+    def reply_filter(self) -> Any:
+        """The compiled ``--filter-replies`` expression of this run
+        (:class:`mcollective.client.reply_filter.ReplyFilter`), or ``None``. Call it
+        before sending anything: a mistake in the expression is a one-line error."""
+        text = getattr(self.args, "filter_replies", None)
+        if text is None:
+            return None
+        cached = self.__dict__.get("_reply_filter")
+        if cached is None or cached.text != text:
+            from mcollective.client.reply_filter import ReplyFilter
+
+            cached = self._reply_filter = ReplyFilter(text)
+        return cached
+
+    def report_filter_problems(self) -> None:
+        """One line on stderr per kind of reply ``--filter-replies`` could not
+        evaluate (those replies were left out)."""
+        rf = self.__dict__.get("_reply_filter")
+        for problem in rf.describe_problems() if rf is not None else ():
+            self.err.print(f"mco {self.name}: {problem}", markup=False, style="yellow")
+
+    def explain_silence(self, client: Any, stats: Any) -> None:
+        """Nodes asked for an agent with no DDL here that stayed silent may simply not
+        have it (a node ignores requests for agents it lacks): say so on stderr."""
+        if client.ddl is None and stats.noresponsefrom and not stats.connection_error:
+            self.out.file.flush()
+            self.err.print(f"mco {self.name}: agent '{client.agent}' has no DDL here; the "
+                           "nodes that did not answer may not have it (mco rpc rpcutil "
+                           "agent_inventory -I NODE lists a node's agents)",
+                           markup=False, style="yellow")
+
     def discovery_line(self, client: Any, count: int) -> None:
         """MCollective's discovery line, on stderr so stdout stays parseable."""
         timeout = client.effective_discovery_timeout()

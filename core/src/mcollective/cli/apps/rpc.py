@@ -55,7 +55,7 @@ class Rpc(Application):
     def main(self, args: argparse.Namespace) -> int:
         agent, action, raw = self.parse_call(args)
         output.mode_of(args)  # conflicting output options fail before anything else
-        self._reply_filter = self.reply_filter()
+        self.reply_filter()  # a mistake in --filter-replies too
         self.check_agent_name(agent)  # before a node list is read from stdin
         client = self.rpcclient(agent)
         action_ddl = client.action_ddl(action)
@@ -96,8 +96,7 @@ class Rpc(Application):
         args = self.args
         mode = output.mode_of(args)
         json_format = output.json_format_of(args, self.config)
-        reply_filter = self.__dict__["_reply_filter"] if "_reply_filter" in self.__dict__ \
-            else self.reply_filter()
+        reply_filter = self.reply_filter()
         jsonl = output.JsonLines(self.out.file) if mode == "jsonl" else None
         started = time.monotonic()
         try:
@@ -146,7 +145,7 @@ class Rpc(Application):
                         continue
                     results.append(result)
                     summaries.process(result)
-                    if jsonl is not None and not args.sort:
+                    if jsonl is not None and not getattr(args, "sort", False):
                         jsonl.result(result)
         except MCollectiveError as exc:
             if jsonl is None:
@@ -161,17 +160,15 @@ class Rpc(Application):
         report = summaries.report()
         stats.aggregate_summary = list(report.results)
         stats.aggregate_failures = [str(f) for f in report.failures]
-        if args.sort:
+        if getattr(args, "sort", False):
             results.sort(key=lambda r: r.sender)
-        if reply_filter is not None:
-            for problem in reply_filter.describe_problems():
-                self.err.print(f"mco {self.name}: {problem}", markup=False, style="yellow")
+        self.report_filter_problems()
         if mode == "json":
             output.dump_json(self.out, output.json_document(
                 json_format, agent=client.agent, action=action, results=results,
                 stats=stats, report=report))
         elif jsonl is not None:
-            if args.sort:  # written once every reply is in, in order
+            if getattr(args, "sort", False):  # written once every reply is in, in order
                 for result in results:
                     jsonl.result(result)
             jsonl.summaries(report)
@@ -181,14 +178,7 @@ class Rpc(Application):
         else:
             self._render_text(mode, results, action_ddl, report, stats,
                               caption=f"{client.agent}#{action} call stats")
-        if client.ddl is None and stats.noresponsefrom and not stats.connection_error:
-            # A node without the agent stays silent (the request is not for it): with
-            # no DDL here to vouch for the name, say that this may be why.
-            self.out.file.flush()
-            self.err.print(f"mco {self.name}: agent '{client.agent}' has no DDL here; the "
-                           "nodes that did not answer may not have it (mco rpc rpcutil "
-                           "agent_inventory -I NODE lists a node's agents)",
-                           markup=False, style="yellow")
+        self.explain_silence(client, stats)
         gap = stats.gap_report()
         if gap:
             # Last, on stderr, one line: what the broker did and who is missing for it.
@@ -199,35 +189,6 @@ class Rpc(Application):
             self.link_reported = True
         sys.stdout.flush()
         return stats.exit_code()
-
-    def check_agent_name(self, agent: str) -> None:
-        """An agent with no DDL here whose name is close to one that has one is taken
-        for a typo: refused, with the likely name, before anything is sent (nodes
-        without the agent would otherwise leave ``mco`` waiting for the whole timeout).
-        Agents unknown here and unlike any known one go out as typed."""
-        import difflib
-
-        from mcollective.client.rpc import load_client_ddl
-
-        installed = self.plugins.known_names("agent")
-        if agent in installed or load_client_ddl(self.plugins, self.config, agent):
-            return
-        known = [name for name in installed if name != agent]
-        close = difflib.get_close_matches(agent, known, n=1, cutoff=0.75)
-        if close:
-            raise MCollectiveError(
-                f"unknown agent '{agent}': no DDL for it is installed here; did you mean "
-                f"'{close[0]}'? Nothing was sent")
-
-    def reply_filter(self) -> Any:
-        """The compiled ``--filter-replies`` expression, or ``None``; a mistake in it
-        is reported before anything is sent."""
-        text = getattr(self.args, "filter_replies", None)
-        if text is None:
-            return None
-        from mcollective.client.reply_filter import ReplyFilter
-
-        return ReplyFilter(text)
 
     def _render_text(self, mode: str, results: list[Any], action_ddl: Any, report: Any,
                      stats: Any, *, caption: str) -> None:
