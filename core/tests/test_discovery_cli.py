@@ -130,6 +130,29 @@ def test_discovery_choice() -> None:
     assert options.discovery_choice(parser.parse_args([]), stdin=io.StringIO("x")) == (
         None, [], None)
     assert parser.parse_args(["--discovery-window", "0.05"]).discovery_window == 0.05
+
+
+def test_automatic_stdin_discovery_says_so_and_keeps_the_file_offset(tmp_path: Path
+                                                                     ) -> None:
+    parser = __import__("argparse").ArgumentParser()
+    options.add_common(parser)
+    options.add_filters(parser)
+    listed = tmp_path / "hosts"
+    listed.write_text("web1\nweb2\n")
+    told: list[str] = []
+    with listed.open() as stdin:
+        choice = options.discovery_choice(parser.parse_args([]), stdin=stdin,
+                                          notify=told.append)
+        assert choice == ("stdin", [], "web1\nweb2\n")
+        assert os.lseek(stdin.fileno(), 0, os.SEEK_CUR) == 0  # a while-read loop goes on
+    assert told and "chosen automatically" in told[0] and "--dm mc" in told[0]
+    for named in (["-I", "web1"], ["-F", "country=uk"], ["-C", "apache"], ["-S", "a=1"]):
+        with listed.open() as stdin:
+            assert options.discovery_choice(parser.parse_args(named), stdin=stdin) == (
+                None, [], None), named
+    with listed.open() as stdin:  # a regex selects from the piped list
+        assert options.discovery_choice(parser.parse_args(["-I", "/1/"]), stdin=stdin)[0] \
+            == "stdin"
     with pytest.raises(SystemExit):
         parser.parse_args(["--discovery-window", "0"])
 
