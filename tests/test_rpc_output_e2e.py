@@ -186,6 +186,9 @@ def test_ping_graph_and_silent_listed_nodes(fleet: LocalCollective, tmp_path: Pa
     assert out[-3].startswith("3 replies max:")
     assert out[-2] and set(out[-2]) <= set("▁▂▃▄▅▆▇█") and out[-2][-1] == "█"
     assert out[-1].startswith("(0 to ") and "ms per character)" in out[-1]
+    config = fleet.write_client_config("graph.cfg", **{"plugin.rpc.graph": "1"})
+    graphed = ok(fleet.mco("ping", config=config)).stdout.splitlines()
+    assert graphed[-1].startswith("(0 to ") and graphed[-2][-1] == "█"
     listed = tmp_path / "nodes.txt"
     listed.write_text("web1.example.net\nghost.example.net\n")
     silent = fleet.mco("ping", "--nodes", str(listed), "-t", "1")

@@ -24,7 +24,8 @@ class Ping(Application):
                             help="stop as soon as N nodes answered (fewer: exit code 5)")
         parser.add_argument("-g", "--graph", action="store_true",
                             help="draw how the response times spread (one character per "
-                                 "50 ms, or wider to fit 60 characters)")
+                                 "50 ms, or wider to fit 60 characters); also the "
+                                 "plugin.rpc.graph setting")
 
     def main(self, args: argparse.Namespace) -> int:
         client = self.rpcclient("discovery")
@@ -65,7 +66,7 @@ class Ping(Application):
         if times:
             self.out.print(f"{len(times)} replies max: {max(times):.2f} min: {min(times):.2f} "
                            f"avg: {sum(times) / len(times):.2f}")
-            if args.graph:
+            if args.graph or self.graph_setting():
                 line, step = sparkline(times)
                 self.out.print(line, markup=False)
                 self.out.print(f"(0 to {len(line) * step:g} ms, {step:g} ms per character)",
@@ -97,6 +98,14 @@ class Ping(Application):
         if silent or (args.expect is not None and len(times) < args.expect):
             return EXIT_SILENT_NODES  # nodes that were expected to answer did not
         return 0
+
+
+    def graph_setting(self) -> bool:
+        """MCollective's ``plugin.rpc.graph`` setting: ``--graph`` on every ping."""
+        from mcollective.config import boolean
+
+        values = self.config.plugin_config("rpc", {"graph": boolean}, allow_unknown=True)
+        return bool(values.get("graph", False))
 
 
 #: The characters of a sparkline, lowest to highest.
