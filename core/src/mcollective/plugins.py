@@ -13,9 +13,11 @@ audit, agents, data...) logs the plugin by name and carries on without it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -128,11 +130,23 @@ def _kind(kind: str) -> PluginKind:
 
 
 def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
-    # Deduplicate: an editable install seen twice on sys.path lists an entry point twice.
-    seen: dict[str, importlib.metadata.EntryPoint] = {}
-    for ep in importlib.metadata.entry_points(group=group):
-        seen.setdefault(ep.name, ep)
-    return list(seen.values())
+    return list(_all_entry_points(tuple(sys.path)).get(group, ()))
+
+
+@functools.lru_cache(maxsize=4)
+def _all_entry_points(path: tuple[str, ...]
+                      ) -> dict[str, tuple[importlib.metadata.EntryPoint, ...]]:
+    """Every entry point of every installed distribution, by group, read once per
+    process (per ``sys.path``): each scan opens every distribution's metadata, and one
+    ``mco`` run looks up half a dozen kinds of plugins."""
+    del path  # only the cache key: another sys.path may hold other distributions
+    groups: dict[str, dict[str, importlib.metadata.EntryPoint]] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            # Deduplicate: an editable install seen twice on sys.path lists an entry
+            # point twice (the first one found wins, as importlib.metadata's own).
+            groups.setdefault(ep.group, {}).setdefault(ep.name, ep)
+    return {group: tuple(eps.values()) for group, eps in groups.items()}
 
 
 def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
@@ -145,14 +159,15 @@ def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
 def refresh_installed() -> list[str]:
     """Make plugins installed since this process started loadable (``kill -HUP``).
 
-    Three caches stand between a fresh ``pip install`` and an import:
+    Several caches stand between a fresh ``pip install`` and an import:
 
     * the interpreter reads ``.pth`` files only at start-up, and an editable install
       (``pip install -e``) puts its source directory on ``sys.path`` through one: the
       site directories are processed again (``site.addsitedir`` skips entries
       already on the path and is what start-up itself runs);
     * the import system's and ``importlib.metadata``'s directory caches:
-      ``importlib.invalidate_caches()``;
+      ``importlib.invalidate_caches()``, and this module's own reading of every
+      entry point (:func:`_all_entry_points`, kept for the life of the process);
     * stevedore's two in-memory entry-point caches: one keyed by ``sys.path`` alone
       (a plugin installed into the same site directory would stay invisible), and
       ``ExtensionManager.ENTRY_POINT_CACHE``, kept per namespace for the life of
@@ -168,6 +183,7 @@ def refresh_installed() -> list[str]:
         if directory in before:  # only directories this interpreter already uses
             site.addsitedir(directory)
     importlib.invalidate_caches()
+    _all_entry_points.cache_clear()
     try:
         from stevedore import _cache as stevedore_cache
         from stevedore.extension import ExtensionManager

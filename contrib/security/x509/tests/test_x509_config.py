@@ -283,13 +283,25 @@ def test_servers_need_a_client_list(ca: TestCA, tmp_path: Path) -> None:
     ("plugin.x509.name_from = subject", "expected one of cn, dns, email, uri"),
     ("plugin.x509.certname = a b", "may only have letters"),
     ("plugin.x509.clock_skew = -1", "plugin.x509.clock_skew"),
-    ("plugin.x509.cafile = x", "unknown key for plugin 'x509'"),
 ])
 def test_bad_values(ca: TestCA, tmp_path: Path, line: str, expected: str) -> None:
     ssl = _ssldir(ca, tmp_path, "node1.example.net")
     cfg = _config(tmp_path, "server", f"plugin.x509.ssldir = {ssl}\n{line}\n")
     message = _error(cfg)
     assert expected in message and f"{cfg}:" in message
+
+
+def test_unknown_keys_are_named_in_a_warning(ca: TestCA, tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    # Core's rule for plugin keys: a key for another version (the Ruby ssl plugin's
+    # cafile) is warned about and ignored; the CA still comes from the ssldir.
+    ssl = _ssldir(ca, tmp_path, "node1.example.net")
+    cfg = _config(tmp_path, "server", f"plugin.x509.ssldir = {ssl}\n"
+                  "plugin.x509.clients = admin\nplugin.x509.cafile = x\n")
+    with caplog.at_level(logging.WARNING, logger="mcollective.config"):
+        assert isinstance(_load(cfg), X509Security)
+    assert f"{cfg}:5: ignoring unknown key 'plugin.x509.cafile' for plugin 'x509'" in \
+        caplog.text
 
 
 def test_ca_bundle_that_is_not_a_ca(ca: TestCA, tmp_path: Path) -> None:

@@ -13,14 +13,16 @@ import argparse
 import logging
 import sys
 import traceback
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.console import Console
-
+from mcollective import phases
 from mcollective.cli import options
 from mcollective.errors import MCollectiveError
 from mcollective.hookspecs import hookimpl
 from mcollective.plugins import PluginManager
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -28,33 +30,65 @@ log = logging.getLogger(__name__)
 def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Options may come anywhere, as users type them: ``mco rpc AGENT ACTION --dt 2
     key=value`` (plain argparse stops collecting positionals at the first option)."""
-    has_subcommands = any(isinstance(a, argparse._SubParsersAction)
-                          for a in parser._actions)
-    if has_subcommands:
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if subcommands:
+        _share_options(parser, subcommands)
         return parser.parse_args(argv)
     return parser.parse_intermixed_args(argv)
 
 
-class _Console(Console):
-    """rich's console, except that a reader going away (``mco ... | head``) ends the
-    command the way :func:`mcollective.cli.main.main` reports it, rather than by
-    rich's own ``SystemExit(1)`` (1 means "nothing discovered or an error")."""
+def _share_options(parser: argparse.ArgumentParser,
+                   subcommands: list[argparse._SubParsersAction]) -> None:
+    """Let the command's options follow its subcommand too (``mco plugin doc NAME -c
+    FILE``), as MCollective accepted them: each subcommand parser gets a copy of every
+    option it does not define itself, defaulting to SUPPRESS so that an option given
+    before the subcommand is not reset by the subcommand's parser."""
+    import copy
 
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError(32, "the reader of the output went away")
+    shared = [a for a in parser._actions if a.option_strings
+              and not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)]
+    for action in subcommands:
+        for sub in set(action.choices.values()):
+            for option in shared:
+                if any(s in sub._option_string_actions for s in option.option_strings):
+                    continue
+                twin = copy.copy(option)
+                twin.default = argparse.SUPPRESS
+                sub._add_action(twin)
+
+
+def _console_class() -> type[Console]:
+    """rich's Console, except that a reader going away (``mco ... | head``) ends the
+    command the way :func:`mcollective.cli.main.main` reports it, rather than by
+    rich's own ``SystemExit(1)`` (1 means "nothing discovered or an error"). Made on
+    first use: rich is imported only when something is printed."""
+    global _CONSOLE_CLASS
+    if _CONSOLE_CLASS is None:
+        from rich.console import Console
+
+        class McoConsole(Console):
+            def on_broken_pipe(self) -> None:
+                self.quiet = True
+                raise BrokenPipeError(32, "the reader of the output went away")
+
+        _CONSOLE_CLASS = McoConsole
+    return _CONSOLE_CLASS
+
+
+_CONSOLE_CLASS: type[Console] | None = None
 
 
 def _console(stream: Any, *, color: bool = True) -> Console:
     """A console that never cuts lines short when output goes to a pipe or file.
     ``color=False`` (the ``color`` setting) writes no colour or style codes at all;
     rich itself honours ``NO_COLOR`` and ``FORCE_COLOR``."""
+    console = _console_class()
     tty = hasattr(stream, "isatty") and stream.isatty()
     if not color:
-        return _Console(file=stream, highlight=False, soft_wrap=True, color_system=None,
-                        no_color=True, width=None if tty else 4096)
-    return _Console(file=stream, highlight=False, soft_wrap=True,
-                    width=None if tty else 4096)
+        return console(file=stream, highlight=False, soft_wrap=True, color_system=None,
+                       no_color=True, width=None if tty else 4096)
+    return console(file=stream, highlight=False, soft_wrap=True,
+                   width=None if tty else 4096)
 
 
 class Application:
@@ -73,8 +107,12 @@ class Application:
     def __init__(self, plugins: PluginManager, *, stdout: Any = None, stderr: Any = None
                  ) -> None:
         self.plugins = plugins
-        self.out = _console(stdout or sys.stdout)
-        self.err = _console(stderr or sys.stderr)
+        # Consoles are made on first use: importing rich costs a fifth of a start-up,
+        # better spent after the request went out.
+        self._streams = (stdout, stderr)
+        self._color = True
+        self._out: Console | None = None
+        self._err: Console | None = None
         self._session: Any = None
         self.config: Any = None
         self.args: argparse.Namespace = argparse.Namespace()
@@ -83,6 +121,28 @@ class Application:
         self.link_reported = False
         self._output_file: Any = None
         self._output_file_error: OSError | None = None
+
+    @property
+    def out(self) -> Console:
+        """Standard output, as a rich console."""
+        if self._out is None:
+            self._out = _console(self._streams[0] or sys.stdout, color=self._color)
+        return self._out
+
+    @out.setter
+    def out(self, console: Console) -> None:
+        self._out = console
+
+    @property
+    def err(self) -> Console:
+        """Standard error, as a rich console."""
+        if self._err is None:
+            self._err = _console(self._streams[1] or sys.stderr, color=self._color)
+        return self._err
+
+    @err.setter
+    def err(self, console: Console) -> None:
+        self._err = console
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -128,12 +188,14 @@ class Application:
             if getattr(args, "threaded", False):
                 self.config.threaded = True  # MCollective's flag; always so here
             if not self.config.color:
-                self.out = _console(self.out.file, color=False)
-                self.err = _console(self.err.file, color=False)
+                self._color = False
+                self._out = self._err = None
             self._setup_logging()
             if getattr(args, "output_file", None):
                 self._output_to(args.output_file)
+            phases.mark("setup_done")
             code = int(self.main(args) or 0)
+            phases.mark("output")
             self._warn_about_the_link()
             return code
         except MCollectiveError as exc:
@@ -153,7 +215,9 @@ class Application:
             return 1
         finally:
             if self._session is not None:
+                phases.mark("close")
                 self._session.close()
+                phases.mark("closed")
             if self._output_file is not None:
                 try:
                     self._output_file.close()
@@ -311,7 +375,20 @@ class Application:
                            markup=False, style="yellow")
 
     def discovery_line(self, client: Any, count: int) -> None:
-        """MCollective's discovery line, on stderr so stdout stays parseable."""
+        """MCollective's discovery line, on stderr so stdout stays parseable. When no
+        discovery ran (``-I`` naming nodes exactly), it says so instead of claiming a
+        wait that did not happen; when the nodes came from the discovery cache, it
+        says how old the list is."""
+        if getattr(client, "discovery_skipped", False):
+            self.err.print(f"Discovery skipped: the {count} node(s) named are addressed "
+                           "directly", markup=False)
+            return
+        age = getattr(client, "cache_age", None)
+        if age is not None:  # from the discovery cache: say how old it is
+            self.err.print(f"Discovering hosts using the {client.discovery_method} method: "
+                           f"cached {age:.0f}s ago, nodes new since then answer too "
+                           f"(--dt to discover now) .... {count}", markup=False)
+            return
         timeout = client.effective_discovery_timeout()
         during = f" for {timeout:g} second(s)" if timeout else ""
         self.err.print(f"Discovering hosts using the {client.discovery_method} method"

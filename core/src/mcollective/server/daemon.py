@@ -430,11 +430,12 @@ class Daemon:
             data = action_ddl.validate(request.data, validators=self._validator)
         except DDLValidationError as exc:
             return self._reply(request, identity, 3 if exc.missing else 4, str(exc))
-        decision_reason = ""
+        decision_reason = notice = ""
         if self.authorizer is not None:
             try:
                 decision = self.authorizer.authorize(request, action, self.node(identity))
                 allowed, decision_reason = decision.allowed, decision.reason
+                notice = decision.notice
             except Exception as exc:
                 allowed, decision_reason = False, f"authorization failed: {exc}"
                 log.exception("authorization plugin failed")
@@ -442,7 +443,8 @@ class Daemon:
                 self.stats.incr("authfailures")
                 self._audit(request, action, data, False, decision_reason, 1)
                 return self._reply(request, identity, 1,
-                                   "You are not authorized to call this agent or action")
+                                   "You are not authorized to call this agent or action"
+                                   + (f": {notice}" if notice else ""))
         self._audit(request, action, data, True if self.authorizer else None,
                     decision_reason, None)
         agent_request = AgentRequest(
@@ -529,10 +531,12 @@ class Daemon:
             with self._inflight_cv:
                 while self._deadlines and self._deadlines[0].seq not in self._inflight:
                     heapq.heappop(self._deadlines)
-                wait = 1.0
+                # Nothing in flight: sleep until a request (or stop) notifies us, not
+                # once a second (an idle daemon wakes for nothing; see bench/cli.py).
+                wait: float | None = None
                 if self._deadlines:
-                    wait = max(0.0, min(wait, self._deadlines[0].deadline - time.monotonic()))
-                if wait > 0:
+                    wait = max(0.0, self._deadlines[0].deadline - time.monotonic())
+                if wait is None or wait > 0:
                     self._inflight_cv.wait(wait)
                     continue
                 entry = heapq.heappop(self._deadlines)

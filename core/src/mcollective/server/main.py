@@ -20,10 +20,12 @@ facts and plugins with the running configuration, USR2 cycles the log level.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import logging
 import math
 import os
+import select
 import signal
 import sys
 import threading
@@ -34,7 +36,7 @@ from typing import IO
 from mcollective import __version__, systemd
 from mcollective.config import Config, load_config
 from mcollective.errors import MCollectiveError
-from mcollective.log import cycle_level, setup_logging
+from mcollective.log import check_log_target, cycle_level, setup_logging
 
 log = logging.getLogger("mcollective.server")
 
@@ -190,8 +192,31 @@ def _await_report(fd: int) -> int:
     return 1
 
 
+class EarlyRecords(logging.Handler):
+    """Holds the warnings logged while the configuration is read (a skipped line, an
+    unknown plugin key), before logging is set up, so they reach the log the
+    configuration chooses instead of a daemon's /dev/null stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def replay(self, to_stderr: bool = False) -> None:
+        for record in self.records:
+            if to_stderr:
+                if logging.lastResort is not None:
+                    logging.lastResort.handle(record)
+            else:
+                logging.getLogger(record.name).handle(record)
+        self.records.clear()
+
+
 def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
-        loglevel: str | None, emulate: int = 0, emulate_offset: int = 0) -> int:
+        loglevel: str | None, emulate: int = 0, emulate_offset: int = 0,
+        early: EarlyRecords | None = None) -> int:
     from mcollective.server.daemon import Daemon
 
     logfile = None
@@ -199,9 +224,11 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
         # A daemon has no console: log next to its state instead of into /dev/null.
         config.statedir.mkdir(parents=True, exist_ok=True)
         logfile = str(config.statedir / f"mcollectived-{config.identity}.log")
+    # Fail before forking, so the user sees the error.
+    check_log_target(config, logfile)
     pid = PidFile(pidfile) if pidfile else None
     if pid:
-        pid.acquire()  # fail before forking, so the user sees the error
+        pid.acquire()
     report = StartupReport()
     if daemon_mode:
         if pid and pid._fh is not None:
@@ -214,7 +241,16 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
             except MCollectiveError as exc:
                 report.send(f"failed {exc}")
                 return 1
-    setup_logging(config, level=loglevel, logfile=logfile)
+    try:
+        setup_logging(config, level=loglevel, logfile=logfile)
+        if early is not None:
+            early.replay()
+    except MCollectiveError as exc:
+        # The log file was checked before forking; this is a directory removed since.
+        report.send(f"failed {exc}")
+        if pid:
+            pid.release()
+        raise
 
     stop = threading.Event()
     reload_requested = threading.Event()
@@ -237,6 +273,7 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     def on_usr2(_signum: int, _frame: object) -> None:
         log.warning("log level is now %s", cycle_level())
 
+    bell = SignalBell()
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
@@ -279,7 +316,10 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
             elif not announced and report.fd is not None and time.monotonic() > report_by:
                 report.send(f"waiting (pid {os.getpid()})")
             # Until ready, wake up as soon as the node is (or fails); signals set `wake`.
-            (wake if announced else daemon.settled).wait(0.5)
+            if announced:
+                bell.wait(IDLE_WAIT)
+            else:
+                daemon.settled.wait(0.5)
             wake.clear()
             if reload_requested.is_set():
                 reload_requested.clear()
@@ -305,6 +345,7 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
                 except Exception:
                     log.exception("reload failed, keeping the running agents")
     finally:
+        bell.close()
         systemd.notify("STOPPING=1")
         bound = config.soft_shutdown_timeout if config.soft_shutdown else 0.0
         daemon.stop(timeout=bound)
@@ -314,19 +355,72 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     return code
 
 
+#: Longest the main thread of a running daemon sleeps between looks at its flags. Signals
+#: wake it at once (SignalBell), so this is only a safety net.
+IDLE_WAIT = 60.0
+
+
+class SignalBell:
+    """Lets the main thread sleep until a signal arrives, on whichever thread.
+
+    A Python signal handler runs on the main thread, but the kernel may deliver the
+    signal to any thread: a main thread blocked on an Event would then only run the
+    handler when its wait timed out (which is why it used to wake twice a second).
+    With :func:`signal.set_wakeup_fd` the C-level handler writes to a pipe the main
+    thread waits on, so it wakes at once and the handler runs."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self._old: int | None
+        try:
+            self._old = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread (tests running run() in a thread)
+            self._old = None
+
+    def wait(self, timeout: float) -> None:
+        if self._old is None:
+            time.sleep(min(timeout, 0.5))
+            return
+        try:
+            select.select([self._r], [], [], timeout)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
+            pass
+        with contextlib.suppress(OSError):
+            while os.read(self._r, 512):
+                pass
+
+    def close(self) -> None:
+        if self._old is not None:
+            with contextlib.suppress(ValueError):
+                signal.set_wakeup_fd(self._old)
+        for fd in (self._r, self._w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    early = EarlyRecords()
+    root = logging.getLogger()
+    root.addHandler(early)
     try:
         config = load_config(args.config, role="server")
     except MCollectiveError as exc:
+        early.replay(to_stderr=True)
         print(f"mcollectived: {exc}", file=sys.stderr)
         return 1
+    finally:
+        root.removeHandler(early)
     daemon_mode = config.daemonize if args.daemonize is None else args.daemonize
     pidfile = args.pidfile or config.pidfile
     try:
         return run(config, pidfile=pidfile, daemon_mode=daemon_mode, loglevel=args.loglevel,
-                   emulate=args.emulate or 0, emulate_offset=args.emulate_offset)
+                   emulate=args.emulate or 0, emulate_offset=args.emulate_offset,
+                   early=early)
     except MCollectiveError as exc:
+        early.replay(to_stderr=True)
         print(f"mcollectived: {exc}", file=sys.stderr)
         return 1
 

@@ -90,8 +90,8 @@ class X509Settings:
 
     @classmethod
     def from_config(cls, config: Config) -> X509Settings:
-        """Validate ``plugin.x509.*``; an unknown key or a bad value raises ConfigError
-        naming the file, the line and the key."""
+        """Validate ``plugin.x509.*``; a bad value raises ConfigError naming the file,
+        the line and the key (an unknown key is ignored with a warning)."""
         # The skew tolerated for certificate dates defaults to the one core tolerates
         # for request times (core key clock_skew), so one setting covers both.
         skew = getattr(config, "clock_skew", None)

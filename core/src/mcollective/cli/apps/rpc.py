@@ -58,6 +58,7 @@ class Rpc(Application):
         self.reply_filter()  # a mistake in --filter-replies too
         self.check_agent_name(agent)  # before a node list is read from stdin
         client = self.rpcclient(agent)
+        client.use_discovery_cache = True  # see docs/discovery.md
         action_ddl = client.action_ddl(action)
         data: dict[str, Any]
         if action_ddl is not None:
