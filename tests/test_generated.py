@@ -27,7 +27,8 @@ def test_generated_files_are_up_to_date() -> None:
                        + ", ".join(stale))
 
 
-@pytest.mark.parametrize("page", ["mco", "mco-rpc", "mcollectived", "mco-security"])
+@pytest.mark.parametrize("page", ["mco", "mco-rpc", "mcollectived", "mco-security",
+                                  "mco-puppet"])
 def test_man_renders_the_pages(page: str) -> None:
     if shutil.which("man") is None:
         pytest.fail("man is not installed (.ci/apt-packages lists man-db)")

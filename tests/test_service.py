@@ -244,6 +244,7 @@ def test_example_configurations_load_as_shipped_and_uncommented(
     assert len(settings) > 8
     uncommented = tmp_path / name
     uncommented.write_text("\n".join(settings) + "\n")
+    uncommented.chmod(0o600)  # it shows a broker URL with a password
     config = load_config(uncommented, role=role)  # type: ignore[arg-type]
     load_options("kombu", config)
 

@@ -4,11 +4,14 @@ on one plugin manager. The daemon and client code under test is the real thing."
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from mcollective.agent import Agent, AgentReply, AgentRequest
@@ -82,8 +85,12 @@ def make_plugins(*agents: type[Agent]) -> PluginManager:
 
 
 def node_config(identity: str, broker: str, extra: str = "") -> Config:
+    # A state directory of its own (the replay cache is saved there on stop), never the
+    # machine's /var/lib/mcollective that other test runs share.
+    statedir = Path(tempfile.gettempdir()) / "mco-inprocess" / broker / identity
     return config_from_text(
         f"identity = {identity}\nconnector = loopback\nplugin.loopback.name = {broker}\n"
+        f"statedir = {statedir}\n"
         f"securityprovider = contracttest\nfactsource = \nclassesfile = /nonexistent\n{extra}",
         role="server")
 
@@ -120,6 +127,8 @@ def collective(*identities: str, extra: str = "", facts: Mapping[str, dict[str, 
     finally:
         for daemon in daemons:
             daemon.stop(timeout=2)
+        shutil.rmtree(Path(tempfile.gettempdir()) / "mco-inprocess" / broker,
+                      ignore_errors=True)
 
 
 def client(session: ClientSession, agent: str = "worker", **kw: Any) -> RPCClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +209,46 @@ def test_default_statedir(environ: dict[str, str], root: bool, expected: str,
 def test_connection_timeout_by_role(role: str, text: str, expected: float) -> None:
     config = config_from_text(text, role=role)  # type: ignore[arg-type]
     assert config.connect_limit() == expected
+
+
+# --- secrets (issue 11, items 5 and 9) ------------------------------------------------------
+
+
+def test_plugins_mark_settings_secret() -> None:
+    from mcollective.config import secret
+
+    config = config_from_text("plugin.vault.auth = s3cr3t\nplugin.vault.url = https://v\n",
+                              role="server")
+    assert not config.is_secret("plugin.vault.auth")  # nothing in its name says so
+    values = config.plugin_config("vault", {"auth": secret(str), "url": str})
+    assert values["auth"] == "s3cr3t"  # the validator still runs
+    assert config.is_secret("plugin.vault.auth")
+    assert not config.is_secret("plugin.vault.url")
+    assert config.is_secret("plugin.kombu.password") and config.is_secret("plugin.psk")
+
+
+@pytest.mark.parametrize(("value", "masked"), [
+    ("amqp://mco:s3cret@rabbit:5672//", "amqp://mco:****@rabbit:5672//"),
+    ("redis://:pw@r:6379/0", "redis://:****@r:6379/0"),
+    ("nats://tok3n@n:4222", "nats://****@n:4222"),
+    ("amqp://a:1@h1//, amqp://b:2@h2//", "amqp://a:****@h1//, amqp://b:****@h2//"),
+    ("filesystem:///var/lib/mcollective/broker", "filesystem:///var/lib/mcollective/broker"),
+    (["amqp://u:p@h//"], ["amqp://u:****@h//"]),
+    (60, 60),
+])
+def test_mask_credentials(value: Any, masked: Any) -> None:
+    from mcollective.config import mask_credentials
+
+    assert mask_credentials(value) == masked
+
+
+def test_daemon_refuses_url_credentials_in_a_world_readable_file(tmp_path: Path) -> None:
+    path = tmp_path / "server.cfg"
+    path.write_text("identity = n1\nplugin.kombu.url = amqp://mco:pw@rabbit//\n")
+    path.chmod(0o604)
+    with pytest.raises(ConfigError, match=r"server.cfg:2: key 'plugin.kombu.url': holds a "
+                       r"secret, but the file has mode 0604"):
+        load_config(path, role="server")
+    load_config(path, role="client")  # a client warns
+    path.chmod(0o640)  # group-readable: the group is the administrator's choice
+    load_config(path, role="server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from inprocess import client, collective
 
@@ -44,15 +45,60 @@ def test_cache_remembers_until_expiry() -> None:
     assert cache.check_and_add("a", expires=300.0, now=101.0)
 
 
-def test_cache_is_bounded_and_evicts_soonest_expiring() -> None:
+def test_full_cache_refuses_new_ids_and_never_forgets_live_ones() -> None:
+    """Filling the cache must not flush it: a new id is refused (None), and every id
+    already remembered stays remembered until its window closes."""
     cache = ReplayCache(3)
     for key, expires in (("late", 90.0), ("soon", 20.0), ("mid", 50.0)):
         assert cache.check_and_add(key, expires, now=0.0)
-    assert cache.check_and_add("new", 60.0, now=0.0)
-    assert len(cache) == 3 and cache.evicted == 1
-    assert cache.check_and_add("soon", 20.0, now=0.0)  # evicted: its guard ended early
-    assert not cache.check_and_add("late", 90.0, now=0.0)
-    assert cache.describe() == {"size": 3, "capacity": 3, "evicted": 2}
+    assert cache.check_and_add("new", 60.0, now=0.0) is None
+    assert len(cache) == 3 and cache.refused_full == 1
+    assert cache.check_and_add("soon", 20.0, now=0.0) is False  # still remembered
+    assert cache.check_and_add("late", 90.0, now=0.0) is False
+    # Once a window closes there is room again.
+    assert cache.check_and_add("new", 60.0, now=21.0) is True
+    assert cache.describe() == {"size": 3, "capacity": 3, "per_caller": 3, "callers": 1,
+                                "refused_full": 1}
+
+
+def test_one_caller_cannot_fill_anyone_elses_share() -> None:
+    cache = ReplayCache(10, per_caller=3)
+    for i in range(3):
+        assert cache.check_and_add(f"m{i}", 1e9, now=0.0, caller="user=mallory")
+    assert cache.check_and_add("m3", 1e9, now=0.0, caller="user=mallory") is None
+    assert cache.check_and_add("a0", 1e9, now=0.0, caller="user=admin") is True
+    assert cache.check_and_add("m0", 1e9, now=0.0, caller="user=admin") is False
+
+
+def test_bounds_apply_per_identity() -> None:
+    """An emulator answers for many identities from one cache: each gets the room (and
+    each caller its share) that a single node has."""
+    cache = ReplayCache(2, per_caller=1)
+    assert cache.check_and_add(("n1", "a"), 1e9, now=0.0, caller="user=x")
+    assert cache.check_and_add(("n2", "a"), 1e9, now=0.0, caller="user=x")
+    assert cache.check_and_add(("n1", "b"), 1e9, now=0.0, caller="user=x") is None
+    assert cache.check_and_add(("n1", "b"), 1e9, now=0.0, caller="user=y")
+    assert cache.check_and_add(("n1", "c"), 1e9, now=0.0, caller="user=z") is None  # full
+    assert cache.check_and_add(("n1", "c"), 1e9, now=1e9 + 1, caller="user=z")  # expired
+
+
+def test_cache_survives_a_clean_restart_but_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "replay-cache.json"
+    cache = ReplayCache(10)
+    assert cache.load(path, now=0.0)  # no previous run: nothing lost
+    cache.mark_running(path)
+    cache.check_and_add(("n1", "id1"), 100.0, now=0.0, caller="user=a")
+    cache.check_and_add(("n1", "old"), 5.0, now=0.0, caller="user=a")
+    # A crash leaves the marker: the next start knows the ids are lost.
+    assert not ReplayCache(10).load(path, now=1.0)
+    cache.save(path, now=10.0)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    again = ReplayCache(10)
+    assert again.load(path, now=20.0)
+    assert again.check_and_add(("n1", "id1"), 100.0, now=20.0) is False
+    assert again.check_and_add(("n1", "old"), 5.0, now=20.0) is True  # expired: not kept
+    path.write_text("{not json", encoding="utf-8")
+    assert not ReplayCache(10).load(path, now=0.0)
 
 
 def test_cache_zero_capacity_is_off() -> None:

@@ -10,6 +10,7 @@ import pytest
 from mcollective import validators as v
 from mcollective.errors import ValidatorError
 from mcollective.plugins import installed_names, make_plugin_manager
+from mcollective.regex import PatternError
 
 
 def rejects(check: Any, value: Any) -> str:
@@ -142,7 +143,6 @@ def test_typecheck_message_and_classes() -> None:
         (r"^[\h-]+$", ["ab-12"], ["g"]),
         (r"^\H$", ["g"], ["a"]),
         (r"^(?<word>\w+)$", ["abc"], ["a b"]),
-        (r"(?<=a)b", ["ab"], ["cb"]),
         (r"^[$]+$", ["$$"], ["a"]),
         (r"^a\$", ["a$"], ["a"]),
         (r"^[]a]+$", ["]a"], ["b"]),
@@ -151,24 +151,42 @@ def test_typecheck_message_and_classes() -> None:
         (r".*", ["", "anything"], []),
     ],
 )
-def test_ruby_regex(pattern: str, matches: list[str], misses: list[str]) -> None:
-    compiled = v.ruby_regex(pattern)
+@pytest.mark.parametrize("engine", ["re2", "python"])
+def test_ruby_regex(pattern: str, matches: list[str], misses: list[str], engine: str,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same DDL patterns mean the same with RE2 and with the guarded fallback."""
+    monkeypatch.setenv("MCOLLECTIVE_REGEX_ENGINE", engine)
+    if engine == "re2":
+        monkeypatch.delenv("MCOLLECTIVE_REGEX_ENGINE")
+    compiled = v.ruby_regex.__wrapped__(pattern)
     for text in matches:
         assert compiled.search(text), (pattern, text)
     for text in misses:
         assert not compiled.search(text), (pattern, text)
 
 
-def test_ruby_regex_errors() -> None:
-    with pytest.raises(re.error):
-        v.ruby_regex("^[a-z")
+@pytest.mark.parametrize("pattern", ["^[a-z", r"(?<=a)b", r"(a)\1", r"a(?!b)"])
+def test_ruby_regex_errors(pattern: str) -> None:
+    """Unbalanced, and constructs that need a backtracking engine (RE2 has none)."""
+    with pytest.raises(PatternError, match="invalid regular expression"):
+        v.ruby_regex(pattern)
+
+
+def test_pattern_validator() -> None:
+    """``pattern`` accepts what the bounded engine honours, including the shapes that
+    are catastrophic for a backtracking engine (they run in linear time here)."""
+    v.pattern("(.*)*(.*)*x")
+    v.pattern(r"^web\d+$")
+    assert "invalid regular expression" in rejects(v.pattern, r"(a)\1")
+    assert "can only check strings" in rejects(v.pattern, 5)
+    assert v.BUILTIN["pattern"] is v.pattern
 
 
 # --- plugin objects ------------------------------------------------------------------------------
 
 
 PLUGINS = {"shellsafe": v.ShellSafe, "ipv4address": v.IPv4Address,
-           "ipv6address": v.IPv6Address, "ipaddress": v.IPAddress}
+           "ipv6address": v.IPv6Address, "ipaddress": v.IPAddress, "pattern": v.RegexPattern}
 
 
 @pytest.mark.parametrize("name", sorted(PLUGINS))

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,55 @@ def path(value: Any) -> str:
     return os.path.expanduser(str(value).strip())
 
 
+# --- secrets ------------------------------------------------------------------------------
+
+#: Setting names that are never disclosed (``rpcutil get_config_item``), whichever plugin
+#: owns them: a name with one of these words as a dotted or underscored part.
+SECRET_NAME_RE = re.compile(
+    r"(^|[._])(psk|password|passwd|secret|token|key|seed|credentials?)([._]|$)", re.I)
+
+#: ``scheme://userinfo@`` in a value: the user information of a URL (``user:password``,
+#: or a token alone), wherever it appears in a setting (lists of URLs included).
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/@\s,;]+)@")
+
+
+def secret(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Mark a plugin setting's validator as holding a secret: use it in the schema given
+    to :meth:`Config.plugin_config` (``{"password": secret(str)}``). A secret setting is
+    never disclosed by ``rpcutil get_config_item``, and a daemon refuses to read one from
+    a file that others can read (docs/configuration.md, "Secrets")."""
+
+    def checked(value: Any) -> Any:
+        return check(value)
+
+    checked.mco_secret = True  # type: ignore[attr-defined]
+    checked.__doc__ = check.__doc__
+    return checked
+
+
+def is_secret_check(check: Any) -> bool:
+    return bool(getattr(check, "mco_secret", False))
+
+
+def mask_credentials(value: Any) -> Any:
+    """``value`` with the credentials of every URL in it masked (``amqp://user:****@h``;
+    a token alone as ``****@``); lists are masked item by item."""
+    if isinstance(value, str):
+        def repl(match: re.Match[str]) -> str:
+            user, colon, _ = match.group(2).partition(":")
+            return f"{match.group(1)}{user}:****@" if colon else f"{match.group(1)}****@"
+
+        return _URL_USERINFO.sub(repl, value)
+    if isinstance(value, list | tuple):
+        return [mask_credentials(item) for item in value]
+    return value
+
+
+def has_credentials(value: str) -> bool:
+    """Whether ``value`` carries URL credentials (a password or a token)."""
+    return any(m.group(2) for m in _URL_USERINFO.finditer(value))
+
+
 @dataclass(frozen=True)
 class Key:
     """One core configuration key: how to validate it, its default, and whether a later
@@ -258,6 +308,7 @@ KEYS: dict[str, Key] = {
     # Request hardening (docs/security.md): TTL window slack, replay cache, size cap.
     "clock_skew": Key(number(0), 30.0),
     "replay_cache_size": Key(integer(0), 100000),
+    "replay_cache_per_caller": Key(integer(0), 10000),
     "max_message_size": Key(integer(1024), 1048576),
     # Kept so that old files load; they mean nothing here.
     "topicprefix": Key(text, deprecated="topic names are chosen by the connector"),
@@ -378,6 +429,7 @@ class Config:
     worker_threads: int
     clock_skew: float
     replay_cache_size: int
+    replay_cache_per_caller: int
     max_message_size: int
 
     def __init__(
@@ -394,6 +446,9 @@ class Config:
         self._core: dict[str, Setting] = {}
         self._plugin: dict[str, Setting] = {}
         self._values: dict[str, Any] = {}
+        #: Full keys that plugins marked secret (see :func:`secret`).
+        self._secrets: set[str] = set()
+        self._warned_files: set[str] = set()
         self._warned: set[tuple[str, int | None, str]] = set()
         repeated: dict[str, list[Setting]] = {}
         for key, setting in settings:
@@ -436,6 +491,40 @@ class Config:
                 default = spec.default() if callable(spec.default) else spec.default
                 self._values[key] = list(default) if isinstance(default, list) else default
         self._finish()
+        for key, setting in [*self._core.items(),
+                             *((f"plugin.{k}", v) for k, v in self._plugin.items())]:
+            if has_credentials(setting.value):
+                self._check_exposure(key, setting)
+
+    def _check_exposure(self, key: str, setting: Setting) -> None:
+        """A secret read from a file others can access: refused for a daemon (as a key
+        file with that mode is), a warning for a client."""
+        if os.name == "nt":
+            return
+        try:
+            mode = os.stat(setting.file).st_mode
+        except (OSError, ValueError):
+            return  # not a file: the environment, a string in tests
+        perms = stat.S_IMODE(mode)
+        if not perms & (stat.S_IROTH | stat.S_IWOTH):
+            return
+        if self.role == "server":
+            raise ConfigError(
+                f"holds a secret, but the file has mode {perms:04o}: it must not be "
+                f"accessible by others; run 'chmod o-rwx {setting.file}'",
+                file=setting.file, line=setting.line, key=key)
+        if setting.file not in self._warned_files:
+            self._warned_files.add(setting.file)
+            log.warning("%s:%s: '%s' holds a secret, but the file is readable by every user "
+                        "(mode %04o); run 'chmod o-rwx %s'", setting.file, setting.line, key,
+                        perms, setting.file)
+
+    def is_secret(self, key: str) -> bool:
+        """Whether ``key`` must never be disclosed: its name says so (``password``,
+        ``token``, ``psk``...) or the plugin owning it marked it with :func:`secret`."""
+        name = key if key.startswith("plugin.") or key in KEYS else f"plugin.{key}"
+        return bool(SECRET_NAME_RE.search(key)) or key in self._secrets \
+            or name in self._secrets
 
     @staticmethod
     def _check(key: str, spec: Key, setting: Setting) -> Any:
@@ -538,6 +627,10 @@ class Config:
                 out[sub] = setting.value
                 continue
             check = schema.get(sub)
+            if is_secret_check(check):
+                self._secrets.add(full)
+                if setting.value:
+                    self._check_exposure(full, setting)
             if check is None:
                 if allow_unknown:
                     out[sub] = setting.value

@@ -6,7 +6,8 @@ import logging
 import logging.handlers
 import os
 import sys
-from typing import TYPE_CHECKING
+import unicodedata
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from mcollective.config import Config
@@ -25,7 +26,57 @@ _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
                (logging.INFO, 6))
 
 
-class JournalFormatter(logging.Formatter):
+#: Longest untrusted value written into a log line (characters, before escaping).
+UNTRUSTED_LIMIT: Final = 1000
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _unsafe(ch: str) -> bool:
+    """Control characters (C0, DEL, C1: newlines, ANSI escapes, NUL), line and paragraph
+    separators, and format characters (bidi overrides that reorder what a reader sees)."""
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cf")
+
+
+def untrusted(value: Any, limit: int = UNTRUSTED_LIMIT) -> str:
+    """``value`` made safe for one log line: every control character escaped (``\\n``
+    as ``\\x0a``, ESC as ``\\x1b``, NUL as ``\\x00``, bidi overrides as ``\\u202e``;
+    backslashes doubled, so an escape cannot be faked either) and cut to ``limit``
+    characters with the number left out.
+
+    For every value that comes from a message which failed, or has not yet passed,
+    verification (a security field, an unknown filter key, a caller or sender id, an
+    error message quoting any of them): a newline there would otherwise forge a log line,
+    and an ANSI escape rewrite a terminal showing the log.
+    """
+    text = value if isinstance(value, str) else str(value)
+    extra = len(text) - limit
+    if extra > 0:
+        text = text[:limit]
+    out = "".join(
+        "\\\\" if ch == "\\" else _escape_char(ch) if _unsafe(ch) else ch for ch in text)
+    return f"{out}...(+{extra} chars)" if extra > 0 else out
+
+
+class SafeFormatter(logging.Formatter):
+    """Escapes control characters in the message part of every record: the safety net
+    behind :func:`untrusted` (which also bounds length), so that a value some log call
+    forgot to mark still cannot forge a line. Tracebacks, added after, keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        if any(_unsafe(ch) for ch in message):
+            record.message = "".join(_escape_char(ch) if _unsafe(ch) else ch
+                                     for ch in message)
+        return super().formatMessage(record)
+
+
+class JournalFormatter(SafeFormatter):
     """One line per record (continuation lines would lose their priority), prefixed
     with the record's syslog priority."""
 
@@ -51,17 +102,17 @@ def setup_logging(config: Config, *, level: str | None = None,
     handler: logging.Handler
     if kind == "file" and target:
         handler = _file_handler(config, target, forced=bool(logfile))
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(SafeFormatter(FORMAT))
     elif kind == "syslog":
         handler = logging.handlers.SysLogHandler(
             address="/dev/log", facility=config.logfacility)
-        handler.setFormatter(logging.Formatter("mcollectived[%(process)d]: %(name)s: %(message)s"))
+        handler.setFormatter(SafeFormatter("mcollectived[%(process)d]: %(name)s: %(message)s"))
     else:
         from mcollective.systemd import writes_to_journal
 
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JournalFormatter() if writes_to_journal(sys.stderr)
-                             else logging.Formatter(FORMAT))
+                             else SafeFormatter(FORMAT))
     setattr(handler, "_mcollective", True)  # noqa: B010 - marks our own handlers
     root.addHandler(handler)
     root.setLevel(LEVELS[level or config.loglevel])

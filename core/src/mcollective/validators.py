@@ -6,7 +6,8 @@ acceptable (returning means it is). DDLs name them in an input's ``validation``
 (``"validation": "shellsafe"``) and agents call them on values they compute themselves.
 
 MCollective shipped ``shellsafe``, ``ipv4address``, ``ipv6address``, ``regex``,
-``length``, ``array`` and ``typecheck``; Choria added ``ipaddress`` (either family).
+``length``, ``array`` and ``typecheck``; Choria added ``ipaddress`` (either family); we add
+``pattern`` (the value is a regular expression with a bounded cost, :mod:`mcollective.regex`).
 The argument-free ones are also published as plugins in the entry-point group
 ``mcollective.validators`` through the small classes at the end of this module, so that core
 declares its validators exactly as a third party would. The ones that take an argument
@@ -27,7 +28,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from mcollective import hookimpl
+from mcollective import regex as bounded_regex
 from mcollective.errors import PluginLoadError, ValidatorError
+from mcollective.regex import Pattern
 
 if TYPE_CHECKING:
     from mcollective.plugins import PluginManager
@@ -43,6 +46,7 @@ __all__ = [
     "IPAddress",
     "IPv4Address",
     "IPv6Address",
+    "RegexPattern",
     "Resolver",
     "ShellSafe",
     "Validator",
@@ -51,6 +55,7 @@ __all__ = [
     "ipv4address",
     "ipv6address",
     "length",
+    "pattern",
     "plugin_resolver",
     "regex",
     "ruby_regex",
@@ -132,16 +137,34 @@ def ipaddress(value: Any) -> None:
         raise ValidatorError(f"{_short(value)} is not an IPv4 or IPv6 address") from None
 
 
+# --- regular expressions as values ---------------------------------------------------------
+
+
+def pattern(value: Any) -> None:
+    """Refuse a string that is not a regular expression this collective can honour with
+    a bounded cost (see :mod:`mcollective.regex`): for inputs that an agent searches
+    with, such as the process agent's ``pattern``. Used in a DDL, ``mco`` refuses such a
+    value before sending."""
+    if not isinstance(value, str):
+        raise ValidatorError(f"pattern can only check strings, got {type(value).__name__}")
+    try:
+        bounded_regex.compile(value)
+    except bounded_regex.PatternError as exc:
+        raise ValidatorError(str(exc)) from None
+
+
 # --- factories --------------------------------------------------------------------------
 
 
-def regex(pattern: str | re.Pattern[str]) -> Validator:
-    """A check that the value is a string in which ``pattern`` is found (``re.search``:
+def regex(pattern: str | Pattern) -> Validator:
+    """A check that the value is a string in which ``pattern`` is found (a search:
     unanchored, as in MCollective; anchor the pattern with ``^``/``$`` to match whole).
 
-    The pattern is Python syntax; use :func:`ruby_regex` first for one taken from a DDL.
+    The pattern is compiled by :mod:`mcollective.regex` (RE2 syntax, bounded cost;
+    :class:`~mcollective.regex.PatternError` if it cannot be honoured); use
+    :func:`ruby_regex` first for one taken from a DDL.
     """
-    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    compiled = bounded_regex.compile(pattern) if isinstance(pattern, str) else pattern
 
     def check(value: Any) -> None:
         if not isinstance(value, str):
@@ -247,21 +270,24 @@ _HEX = "0-9a-fA-F"
 
 
 @lru_cache(maxsize=1024)
-def ruby_regex(pattern: str) -> re.Pattern[str]:
+def ruby_regex(pattern: str) -> Pattern:
     """Compile a DDL ``validation`` regex written for Ruby (MCollective) or Go (Choria).
 
-    Real DDLs were written for Ruby, so this translates what Python would misread:
+    Real DDLs were written for Ruby; this translates them into the RE2 syntax of
+    :mod:`mcollective.regex` (bounded cost, the engine every caller-supplied pattern
+    uses):
 
-    * ``\\z`` (end of string) becomes ``\\Z``; Python's ``re`` knows ``\\z`` only from 3.14.
-    * Ruby's ``\\Z`` (end, or before a final newline) becomes ``(?=\\n?\\Z)``.
+    * ``\\z`` (end of string) stays ``\\z``.
+    * Ruby's ``\\Z`` (end, or before a final newline) becomes ``\\n?\\z``.
     * ``\\h``/``\\H`` (hex digit or not) become character classes.
-    * ``(?<name>...)`` named groups become ``(?P<name>...)``.
-    * ``$`` outside a character class becomes ``\\Z`` unless the pattern asks for
-      multi-line mode with ``(?m``: Python's ``$`` also matches before a trailing newline,
-      so ``^[a-z]+$`` would accept ``"abc\\n"``; Choria (Go) rejects it and so do we.
+    * ``$`` outside a character class becomes ``\\z`` unless the pattern asks for
+      multi-line mode with ``(?m``, so ``^[a-z]+$`` does not accept ``"abc\\n"``, as
+      Choria (Go) does not.
 
     Compiled patterns are cached because the same few patterns recur across DDLs.
-    Raises ``re.error`` for a pattern Python cannot compile even after translation.
+    Raises :class:`~mcollective.regex.PatternError` for a pattern that cannot be
+    compiled even after translation (or needs backtracking: a backreference, a
+    lookaround).
     """
     multiline = "(?m" in pattern
     out: list[str] = []
@@ -271,10 +297,8 @@ def ruby_regex(pattern: str) -> re.Pattern[str]:
         c = pattern[i]
         if c == "\\" and i + 1 < n:
             nxt = pattern[i + 1]
-            if nxt == "z":
-                out.append("\\Z")
-            elif nxt == "Z" and not in_class:
-                out.append("(?=\\n?\\Z)")
+            if nxt == "Z" and not in_class:
+                out.append("\\n?\\z")
             elif nxt == "h":
                 out.append(_HEX if in_class else f"[{_HEX}]")
             elif nxt == "H" and not in_class:
@@ -301,17 +325,13 @@ def ruby_regex(pattern: str) -> re.Pattern[str]:
                 out.append("]")
                 i += 1
             continue
-        if c == "(" and pattern.startswith("(?<", i) and i + 3 < n and pattern[i + 3] not in "=!":
-            out.append("(?P<")
-            i += 3
-            continue
         if c == "$" and not multiline:
-            out.append("\\Z")
+            out.append("\\z")
             i += 1
             continue
         out.append(c)
         i += 1
-    return re.compile("".join(out))
+    return bounded_regex.compile("".join(out))
 
 
 # --- plugin resolution --------------------------------------------------------------------
@@ -351,6 +371,7 @@ BUILTIN: dict[str, Validator] = {
     "ipv4address": ipv4address,
     "ipv6address": ipv6address,
     "ipaddress": ipaddress,
+    "pattern": pattern,
 }
 
 
@@ -401,3 +422,12 @@ class IPAddress:
     @staticmethod
     def mco_validator_create(name: str) -> Validator:
         return ipaddress
+
+
+class RegexPattern:
+    """Plugin object for ``pattern`` (a regular expression with a bounded cost)."""
+
+    @hookimpl
+    @staticmethod
+    def mco_validator_create(name: str) -> Validator:
+        return pattern

@@ -95,15 +95,37 @@ def test_just_zombies(make_agent, call, zombie) -> None:
     assert os.getpid() not in by_pid
 
 
-def test_invalid_regular_expression_is_invalid_data(make_agent, call) -> None:
-    reply = call(make_agent(), "list", pattern="(unclosed")
-    assert reply.statuscode == 4
-    assert "not a valid regular expression" in reply.statusmsg
+def test_invalid_regular_expression_is_refused_by_the_ddl(make_agent, call) -> None:
+    """The DDL's ``pattern`` validator: ``mco`` refuses it before sending."""
+    with pytest.raises(DDLValidationError, match="'pattern': invalid regular expression"):
+        call(make_agent(), "list", pattern="(unclosed")
+    with pytest.raises(DDLValidationError, match="invalid regular expression"):
+        call(make_agent(), "list", pattern="(a)\\1")  # a backreference: RE2 has none
 
 
-def test_shell_metacharacters_are_refused_by_the_ddl(make_agent, call) -> None:
-    with pytest.raises(DDLValidationError, match="'pattern'"):
-        call(make_agent(), "list", pattern="a;b")
+def test_invalid_regular_expression_is_invalid_data(make_agent) -> None:
+    """A caller that skips the DDL check gets status 4 from the agent itself."""
+    from mcollective.agent import AgentReply, AgentRequest
+    from mcollective.errors import InvalidRPCData
+
+    agent = make_agent()
+    with pytest.raises(InvalidRPCData, match="invalid regular expression /\\(unclosed/"):
+        agent.list(AgentRequest(agent="process", action="list", data={"pattern": "(unclosed"},
+                                caller="user=t", sender="t", id="0" * 32, time=0.0,
+                                collective="mcollective", timeout=10), AgentReply())
+
+
+def test_regex_characters_are_accepted(make_agent, call) -> None:
+    """``pattern`` is a regex, never given to a shell: ``a|b`` and ``$`` are fine
+    (Choria's DDL said shellsafe, which refused them)."""
+    assert call(make_agent(), "list", pattern="python|mcollectived$").statuscode == 0
+
+
+def test_catastrophic_pattern_answers_at_once(make_agent, call) -> None:
+    """``(.*)*(.*)*(.*)*\\x01`` against every command line: minutes for a backtracking
+    engine (holding the GIL), linear with RE2."""
+    reply = call(make_agent(), "list", pattern="(.*)*(.*)*(.*)*\\x01")
+    assert reply.statuscode == 0 and reply["pslist"] == []
 
 
 def test_command_line_of_a_process_without_one() -> None:

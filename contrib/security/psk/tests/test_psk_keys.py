@@ -24,7 +24,24 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
 def _config(tmp_path: Path, text: str = "", name: str = "server.cfg") -> Path:
     path = tmp_path / name
     path.write_text(f"identity = node1\nstatedir = {tmp_path / 'state'}\n{text}")
+    path.chmod(0o600)  # it may hold the key: a daemon refuses it readable by others
     return path
+
+
+def test_daemon_refuses_plugin_psk_in_a_world_readable_file(tmp_path: Path) -> None:
+    """As a key file with that mode is refused (issue 11, item 9); one line naming the
+    file, the line and the key."""
+    path = _config(tmp_path, "plugin.psk = from-config\n")
+    path.chmod(0o644)
+    config = load_config(path, role="server")
+    with pytest.raises(ConfigError) as info:
+        create_provider(config, "server", environ={})
+    message = str(info.value)
+    assert f"{path}:3: key 'plugin.psk': holds a secret, but the file has mode 0644" in message
+    assert "\n" not in message
+    # A client only warns: a shared client.cfg is the user's call.
+    client = load_config(path, role="client")
+    create_provider(client, "client", environ={})
 
 
 def _mode(path: Path) -> int:

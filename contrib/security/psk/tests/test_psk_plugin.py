@@ -34,6 +34,7 @@ def test_client_and_server_from_real_config_files_interoperate(tmp_path: Path) -
     for name in ("server.cfg", "client.cfg"):
         (tmp_path / name).write_text("identity = box\nplugin.psk = files\n"
                                      "plugin.psk.callertype = uid\n")
+        (tmp_path / name).chmod(0o600)  # holds the key
     manager = make_plugin_manager()
     server = manager.create_security(load_config(tmp_path / "server.cfg", role="server"),
                                      "server")

@@ -32,6 +32,7 @@ from mcollective.agent import Agent, AgentReply, AgentRequest
 from mcollective.config import IDENTITY_RE, boolean, number, path
 from mcollective.errors import InvalidRPCData
 from mcollective.inventory_file import read_inventory, write_inventory
+from mcollective.log import untrusted
 
 if TYPE_CHECKING:
     from mcollective.config import Config
@@ -112,8 +113,8 @@ class Registration(Agent):
             identity, entry = self._entry(request)
         except InvalidRPCData as exc:
             # Registrations are never answered, so the log is the only place to tell.
-            log.warning("registration from %s (caller %s) rejected: %s", request.sender,
-                        request.caller, exc)
+            log.warning("registration from %s (caller %s) rejected: %s",
+                        untrusted(request.sender), untrusted(request.caller), untrusted(exc))
             raise
         with self._lock:
             self._nodes[identity] = entry

@@ -6,17 +6,14 @@ scripts keep working.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from mcollective import __version__
 from mcollective.agent import Agent, AgentReply, AgentRequest
+from mcollective.config import mask_credentials
 from mcollective.errors import RPCAborted
 from mcollective.facts_lookup import lookup_fact
-
-#: Config values that must never leave the node, whatever key asks for them.
-_SECRET = re.compile(r"(^|[._])(psk|password|passwd|secret|token|key|seed)([._]|$)", re.I)
 
 
 class Rpcutil(Agent):
@@ -62,19 +59,22 @@ class Rpcutil(Agent):
     def get_config_item(self, request: AgentRequest, reply: AgentReply) -> None:
         item = request["item"]
         reply["item"] = item
-        if _SECRET.search(item):
+        # Secret by name or marked secret by its plugin: never disclosed. Any other
+        # value is shown with the credentials of every URL in it masked, as daemon_stats
+        # shows the connector's URL.
+        if self.config.is_secret(item):
             raise RPCAborted(f"Config property {item} is secret and is not disclosed")
         if item.startswith("plugin."):
             setting = self.config.source(item)
             if setting is None:
                 raise RPCAborted(f"Unknown config property {item}")
-            reply["value"] = setting.value
+            reply["value"] = mask_credentials(setting.value)
             return
         values = self.config.items()
         if item == "statedir":
             reply["value"] = str(self.config.statedir)
         elif item in values:
-            reply["value"] = values[item]
+            reply["value"] = mask_credentials(values[item])
         else:
             raise RPCAborted(f"Unknown config property {item}")
 

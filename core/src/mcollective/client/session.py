@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mcollective import phases
 from mcollective.client.replies import ReplyQueue
 from mcollective.errors import MCollectiveError, MessageError, SecurityError
+from mcollective.log import untrusted
 from mcollective.message import Request, empty_filter
 from mcollective.plugins import PluginManager, make_plugin_manager
 from mcollective.security import decode_reply, encode_request
@@ -189,18 +190,18 @@ class ClientSession:
             reply = decode_reply(body, self.security)
         except SecurityError as exc:
             self.counters["unverified"] += 1
-            log.warning("dropped a reply that failed verification: %s", exc)
+            log.warning("dropped a reply that failed verification: %s", untrusted(exc))
             return
         except MessageError as exc:
             self.counters["malformed"] += 1
-            log.warning("dropped a malformed reply: %s", exc)
+            log.warning("dropped a malformed reply: %s", untrusted(exc))
             return
         with self._lock:
             q = self._waiting.get(reply.request)
         if q is None:
             self.counters["unexpected"] += 1
-            log.debug("reply from %s to request %s that nobody waits for", reply.sender,
-                      reply.request)
+            log.debug("reply from %s to request %s that nobody waits for",
+                      untrusted(reply.sender), untrusted(reply.request))
             return
         self.counters["replies"] += 1
         q.put(reply, arrived)

@@ -36,6 +36,7 @@ from mcollective.ddl.schema import (
     check_document,
 )
 from mcollective.errors import DDLError, DDLValidationError, UnknownRPCAction, ValidatorError
+from mcollective.regex import Pattern, PatternError
 from mcollective.validators import BUILTIN, Resolver, Validator, ruby_regex, typecheck
 
 log = logging.getLogger("mcollective.ddl")
@@ -211,7 +212,7 @@ class _Rule:
         self.maxlength = item.maxlength if item.type == "string" else 0
         self.builtin: Validator | None = None
         self.plugin: str | None = None
-        self.regex: re.Pattern[str] | None = None
+        self.regex: Pattern | None = None
         validation = item.validation if item.type == "string" else None
         self.pattern = validation  # as written in the DDL, for messages
         if validation:
@@ -222,7 +223,7 @@ class _Rule:
             elif validation != ".*":  # matches everything: skip the work
                 try:
                     self.regex = ruby_regex(validation)
-                except re.error as exc:
+                except PatternError as exc:
                     raise DDLError(f"input '{item.name}': 'validation' is not a valid "
                                    f"regular expression ({exc}): {validation!r}") from None
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from mcollective.regex import PatternError
 from mcollective.validators import BUILTIN, ruby_regex, typecheck
 
 log = logging.getLogger("mcollective.ddl")
@@ -415,7 +416,7 @@ def check_document(doc: dict[str, Any], source: str = "agent DDL", *,
                     VALIDATOR_NAME_RE.match(validation):
                 try:
                     ruby_regex(validation)
-                except re.error as exc:
+                except PatternError as exc:
                     problem([*path, "validation"],
                             f"is not a valid regular expression ({exc}): {validation!r}")
             default = item.get("default")

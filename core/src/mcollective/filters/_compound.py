@@ -34,6 +34,7 @@ from mcollective.filters._values import (
     truthy,
     value_test,
 )
+from mcollective.log import untrusted
 
 if TYPE_CHECKING:
     from mcollective.filters._filter import Node
@@ -681,7 +682,8 @@ def fetch_data(
         try:
             result = lookup(name, query)
         except Exception as exc:
-            log.warning("data plugin '%s' failed for %r: %s", name, query, exc)
+            log.warning("data plugin '%s' failed for %s: %s", name, untrusted(repr(query)),
+                        untrusted(exc))
             return None
         if not isinstance(result, Mapping):
             return None

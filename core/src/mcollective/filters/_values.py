@@ -7,13 +7,14 @@ Everything here is decided once, when a filter is compiled, and returns small cl
 
 from __future__ import annotations
 
-import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from mcollective import regex as bounded_regex
 from mcollective.errors import FilterSyntaxError
+from mcollective.regex import Pattern
 
 #: Returned by fact and output look-ups when there is no value at all.
 MISSING: Final[Any] = object()
@@ -50,34 +51,29 @@ def regex_body(value: str) -> str:
     return value
 
 
-@functools.lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def compile_regex(
     pattern: str, *, text: str = "", position: int | None = None,
-) -> re.Pattern[str]:
-    """Compile ``pattern`` (cached: the same filter arrives with every request).
+) -> Pattern:
+    """Compile ``pattern`` with the bounded engine of :mod:`mcollective.regex` (RE2:
+    linear-time matching, whatever the pattern; cached there, as the same filter arrives
+    with every request).
 
-    Regular expressions are Python's, unanchored and case-sensitive; ``(?i)`` at the
-    start makes one case-insensitive. Compiling hostile patterns raises only
-    :class:`FilterSyntaxError`.
+    Regular expressions are unanchored and case-sensitive; ``(?i)`` at the start makes
+    one case-insensitive. A pattern the engine cannot honour (a backreference, a
+    lookaround, one too long) raises only :class:`FilterSyntaxError`, on the client
+    before sending as on the node.
     """
     if not pattern:
         raise FilterSyntaxError(
             "empty regular expression (it would match everything; leave the test out)",
             text=text, position=position)
     try:
-        return _compile(pattern)
-    except (re.error, OverflowError, RecursionError, ValueError, TypeError, Warning) as exc:
-        reason = exc.msg if isinstance(exc, re.error) else str(exc) or type(exc).__name__
-        raise FilterSyntaxError(
-            f"invalid regular expression /{pattern}/: {reason}", text=text, position=position,
-        ) from None
+        return bounded_regex.compile(pattern)
+    except bounded_regex.PatternError as exc:
+        raise FilterSyntaxError(str(exc), text=text, position=position) from None
 
 
-def name_entry(kind: str, entry: Any) -> tuple[str | None, re.Pattern[str] | None]:
+def name_entry(kind: str, entry: Any) -> tuple[str | None, Pattern | None]:
     """Split a class, agent or identity entry into (literal, regex).
 
     ``/re/`` is a regular expression; anything else is compared literally. An entry

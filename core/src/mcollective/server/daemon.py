@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcollective import __version__
@@ -38,6 +39,7 @@ from mcollective.errors import (
     SecurityError,
 )
 from mcollective.facts import Facts
+from mcollective.log import untrusted
 from mcollective.message import Reply, Request
 from mcollective.plugins import PluginManager, make_plugin_manager, refresh_installed
 from mcollective.registration import RegistrationContext
@@ -85,7 +87,11 @@ class Daemon:
         self.plugins = plugins or make_plugin_manager()
         self.identity = config.identity
         self.stats = Stats()
-        self.replay_cache = ReplayCache(config.replay_cache_size)
+        self.replay_cache = ReplayCache(config.replay_cache_size,
+                                        config.replay_cache_per_caller)
+        #: False when the previous run's replay cache was lost (it did not stop cleanly):
+        #: requests sent before this start are then refused (docs/security.md).
+        self._replay_complete = True
         self.connector: Connector | None = None
         self.security: SecurityProvider | None = None
         self.facts = Facts()
@@ -135,6 +141,7 @@ class Daemon:
         is set then; ``failure`` says why it never will.
         """
         config = self.config
+        self._load_replay_cache()
         self.security = self.plugins.create_security(config, "server")
         self.connector = self.plugins.create_connector(config)
         self._load_node_plugins(config)
@@ -144,6 +151,36 @@ class Daemon:
             timer.daemon = True
             timer.start()
         self._spawn(self._connect_and_serve, "connect")
+
+    def _replay_path(self) -> Path:
+        return self.config.statedir / f"replay-{self.identity}.json"
+
+    def _load_replay_cache(self) -> None:
+        """Remember the ids the previous run saved on a clean stop; if it did not stop
+        cleanly, refuse requests sent before this start (their ids are lost)."""
+        if self.replay_cache.capacity <= 0:
+            return
+        path = self._replay_path()
+        self._replay_complete = self.replay_cache.load(path, time.time())
+        if not self._replay_complete:
+            log.warning("the previous run did not save its replay cache (%s): requests "
+                        "sent before this start are refused", path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.replay_cache.mark_running(path)
+        except OSError as exc:
+            self._replay_complete = False
+            log.warning("cannot write the replay cache marker %s (%s): requests sent "
+                        "before this start are refused", path, exc.strerror or exc)
+
+    def _save_replay_cache(self) -> None:
+        if self.replay_cache.capacity <= 0:
+            return
+        try:
+            self.replay_cache.save(self._replay_path(), time.time())
+        except OSError as exc:
+            log.warning("cannot save the replay cache to %s: %s", self._replay_path(),
+                        exc.strerror or exc)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until serving (True), or ``timeout`` (False); raise the failure if
@@ -207,7 +244,10 @@ class Daemon:
         self._threads.append(thread)
 
     def _load_node_plugins(self, config: Config) -> None:
+        previous = self.facts
         self.facts = Facts(self.plugins.create_facts_sources(config))
+        self.facts.succeed(previous)  # a reload keeps the facts while sources refresh
+        self.facts.start()  # slow sources (Facter, Ohai) begin in the background
         self.classes = ClassesFile(config.classesfile)
         self.data_plugins = dict(self.plugins.create_data_plugins(config))
         # Data plugins such as fact() and agent() answer about this node.
@@ -269,7 +309,8 @@ class Daemon:
         try:
             return plugin.query(query)
         except Exception as exc:
-            log.debug("data plugin '%s' failed for %r: %s", name, query, exc)
+            log.debug("data plugin '%s' failed for %s: %s", name, untrusted(repr(query)),
+                      untrusted(exc))
             return None
 
     def daemon_stats(self) -> dict[str, Any]:
@@ -290,6 +331,9 @@ class Daemon:
             "inflight": len(self._inflight),
             "replay_cache": self.replay_cache.describe(),
         })
+        facts = self.facts.describe()
+        if facts:
+            out["facts"] = facts
         if self.connector is not None:
             out["connector"] = self.connector.describe()
         return out
@@ -320,11 +364,11 @@ class Daemon:
             request = decode_request(body, self.security)
         except SecurityError as exc:
             stats.incr("unvalidated")
-            log.warning("rejected request: %s", exc)
+            log.warning("rejected request: %s", untrusted(exc))
             return
         except MessageError as exc:
             stats.incr("malformed")
-            log.warning("dropped malformed message (%d bytes): %s", len(body), exc)
+            log.warning("dropped malformed message (%d bytes): %s", len(body), untrusted(exc))
             return
         stats.incr("validated")
         now = time.time()
@@ -334,30 +378,49 @@ class Daemon:
         if age > ttl + skew or -age > skew:
             stats.incr("ttlexpired")
             log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds, clock_skew %gs "
-                        "(check clocks)", request.id, request.caller, abs(age),
+                        "(check clocks)", request.id, untrusted(request.caller), abs(age),
                         "ago" if age > 0 else "in the future", ttl, skew)
+            return
+        if not self._replay_complete and request.time < self.stats.starttime:
+            # The previous run's replay cache is lost: this request may have been
+            # accepted by it already.
+            stats.incr("ttlexpired")
+            log.warning("request %s from %s was sent before this daemon started, and the "
+                        "previous run's replay cache was lost: dropped", request.id,
+                        untrusted(request.caller))
             return
         if request.collective not in self.config.collectives:
             stats.incr("filtered")
             log.debug("request %s for collective %s which this node is not in",
-                      request.id, request.collective)
+                      request.id, untrusted(request.collective))
             return
         try:
             matched = self._matches(request, identity)
         except (MCollectiveError, ValueError) as exc:
             stats.incr("filtered")
-            log.warning("request %s has an unusable filter: %s", request.id, exc)
+            log.warning("request %s has an unusable filter: %s", request.id, untrusted(exc))
             return
         if not matched:
             stats.incr("filtered")
             return
         # After the filter, so only requests this identity would act on are remembered;
         # keyed by identity because one daemon may answer for several.
-        if not self.replay_cache.check_and_add((identity, request.id),
-                                               request.time + ttl + skew, now):
+        fresh = self.replay_cache.check_and_add((identity, request.id),
+                                                request.time + ttl + skew, now, request.caller)
+        if fresh is None:
+            # Full of unexpired ids (or this caller's share is): forgetting one early
+            # would allow its replay, so the new request is refused instead.
+            stats.incr("replayfull")
+            log.warning("request %s from %s refused: the replay cache is full for this "
+                        "caller (replay_cache_size, replay_cache_per_caller)",
+                        request.id, untrusted(request.caller))
+            self._audit(request, request.action or "", request.data, False,
+                        "refused: replay cache full for this caller", None)
+            return
+        if not fresh:
             stats.incr("replayed")
             log.warning("request %s from %s (sender %s) was already received: replay dropped",
-                        request.id, request.caller, request.sender)
+                        request.id, untrusted(request.caller), untrusted(request.sender))
             self._audit(request, request.action or "", request.data, False,
                         "replayed: request id already received within its TTL", None)
             return
@@ -636,6 +699,7 @@ class Daemon:
             return
         self.facts.reload()
         self.replay_cache.capacity = new_config.replay_cache_size
+        self.replay_cache.per_caller = new_config.replay_cache_per_caller
         for name, agent in old_agents.items():
             if self.agents.get(name) is not agent:
                 try:
@@ -668,6 +732,7 @@ class Daemon:
         if left:
             log.warning("stopping with %d request(s) still running", left)
         self._stopping.set()
+        self._save_replay_cache()
         with self._inflight_cv:
             self._inflight_cv.notify_all()
         self._workers.shutdown()

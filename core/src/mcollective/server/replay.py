@@ -5,45 +5,68 @@ be sent again unchanged; the TTL window alone (MCollective's and Choria's only d
 accepts it until ``time + ttl``. The daemon therefore remembers the ids it has accepted
 until their own window closes, and drops a second delivery as ``replayed``.
 
-Bounded: at most ``capacity`` ids are held. Entries leave when their window closes (a
-request older than that is refused by the TTL check anyway, so it need not be
-remembered). When the cache is full of live entries the one closest to expiry is
-evicted and counted: memory stays bounded and legitimate traffic is never refused, at
-the price of a shorter replay guard for that one id. Only requests that passed
-signature verification reach the cache, so filling it takes a valid signing key.
+Bounded, and impossible to flush: at most ``capacity`` ids are held, and no caller may
+hold more than ``per_caller`` of them. Entries leave only when their window closes (a
+request older than that is refused by the TTL check anyway). An unexpired id is never
+forgotten early: when the cache, or the caller's share of it, is full, the *new* request
+is refused (``replay_full``) instead, so that a caller who fills the cache with long-lived
+ids (any jwt user may send ``discovery#ping``) cannot make the node forget a captured
+admin request and then replay it. The per-caller share keeps one caller from refusing
+everybody else's requests that way.
+
+Across restarts: a clean stop saves the unexpired ids in the state directory
+(``replay-cache.json``) and the next start loads them. While running, that file holds a
+"running" marker instead; a start that finds the marker (the previous run crashed, its
+ids are lost) refuses every request sent before it started, so that nothing captured
+during the previous run can be replayed.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
+import logging
+import os
 import threading
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class ReplayCache:
     """Seen request keys with the wall-clock time their TTL window closes.
 
     ``capacity = 0`` switches the cache off (every request is new): only for
-    measurements, never in production.
+    measurements, never in production. ``per_caller`` (0: ``capacity``) bounds the ids one
+    caller holds. Both bounds apply per *scope*: the first element of a tuple key, the
+    node identity the daemon uses, so that a process answering for many identities (an
+    emulator) gives each the same room a single node has.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, per_caller: int = 0) -> None:
         self.capacity = capacity
-        self._expiry: dict[Hashable, float] = {}
+        self.per_caller = per_caller
+        self._expiry: dict[Hashable, tuple[float, str]] = {}
         self._heap: list[tuple[float, int, Hashable]] = []
+        self._callers: dict[tuple[Hashable, str], int] = {}
+        self._scopes: dict[Hashable, int] = {}
         self._seq = 0
         self._lock = threading.Lock()
-        self.evicted = 0
+        self.refused_full = 0
         self.rejected = 0
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._expiry)
 
-    def check_and_add(self, key: Hashable, expires: float, now: float) -> bool:
+    def check_and_add(self, key: Hashable, expires: float, now: float,
+                      caller: str = "") -> bool | None:
         """``True`` (and remember ``key`` until ``expires``) when ``key`` is new;
-        ``False`` when it was seen before and its window is still open."""
+        ``False`` when it was seen before and its window is still open; ``None`` when it
+        is new but the cache or ``caller``'s share of it is full of unexpired ids (the
+        request must be refused: accepting it unremembered would allow its replay)."""
         if self.capacity <= 0:
             return True
         with self._lock:
@@ -51,11 +74,15 @@ class ReplayCache:
             if key in self._expiry:
                 self.rejected += 1
                 return False
-            while len(self._expiry) >= self.capacity:
-                _, _, old = heapq.heappop(self._heap)
-                self._expiry.pop(old, None)
-                self.evicted += 1
-            self._expiry[key] = expires
+            scope = _scope(key)
+            quota = min(self.per_caller or self.capacity, self.capacity)
+            if (self._scopes.get(scope, 0) >= self.capacity
+                    or self._callers.get((scope, caller), 0) >= quota):
+                self.refused_full += 1
+                return None
+            self._expiry[key] = (expires, caller)
+            self._scopes[scope] = self._scopes.get(scope, 0) + 1
+            self._callers[(scope, caller)] = self._callers.get((scope, caller), 0) + 1
             self._seq += 1
             heapq.heappush(self._heap, (expires, self._seq, key))
             return True
@@ -64,11 +91,91 @@ class ReplayCache:
         heap = self._heap
         while heap and heap[0][0] < now:
             _, _, key = heapq.heappop(heap)
-            self._expiry.pop(key, None)
+            entry = self._expiry.pop(key, None)
+            if entry is not None:
+                scope = _scope(key)
+                _decrement(self._callers, (scope, entry[1]))
+                _decrement(self._scopes, scope)
 
     def describe(self) -> dict[str, Any]:
-        """What ``daemon_stats`` shows: size, capacity and how many ids were evicted
-        early (non-zero means ``replay_cache_size`` is too small for the request rate)."""
+        """What ``daemon_stats`` shows: size, capacity, the per-caller share, and how
+        many new requests were refused because the cache or a caller's share was full
+        (non-zero: ``replay_cache_size`` is small for the request rate, or a caller sends
+        far more long-lived requests than others)."""
         with self._lock:
             return {"size": len(self._expiry), "capacity": self.capacity,
-                    "evicted": self.evicted}
+                    "per_caller": self.per_caller or self.capacity,
+                    "callers": len({caller for _, caller in self._callers}),
+                    "refused_full": self.refused_full}
+
+    # --- across restarts --------------------------------------------------------------
+
+    def save(self, path: Path, now: float) -> None:
+        """Write the unexpired ids to ``path`` (mode 0600, atomically), for the next start
+        of this daemon to remember them. Called on a clean stop."""
+        with self._lock:
+            self._purge(now)
+            entries = [[_key_to_json(key), expires, caller]
+                       for key, (expires, caller) in self._expiry.items()]
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"state": "stopped", "entries": entries}, out)
+        os.replace(tmp, path)
+
+    def mark_running(self, path: Path) -> None:
+        """Replace ``path`` with a marker saying a daemon is running with the cache in
+        memory only: if it finds this marker, the next start knows the last run did not
+        stop cleanly (its ids are lost)."""
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"state": "running"}, out)
+        os.replace(tmp, path)
+
+    def load(self, path: Path, now: float) -> bool:
+        """Remember the ids a previous run saved in ``path``. ``True`` when that run's
+        ids are all known (it stopped cleanly, or there was no previous run); ``False``
+        when they are lost (a crash, or an unreadable file): the daemon must then refuse
+        requests sent before it started."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError) as exc:
+            log.warning("replay cache %s unreadable (%s): refusing requests sent before "
+                        "this start", path, exc)
+            return False
+        if not isinstance(data, dict) or data.get("state") != "stopped":
+            return False
+        entries = data.get("entries")
+        if not isinstance(entries, list):
+            return False
+        for entry in entries:
+            try:
+                key, expires, caller = entry
+                if float(expires) >= now:
+                    self.check_and_add(_key_from_json(key), float(expires), now, str(caller))
+            except (TypeError, ValueError):
+                continue
+        return True
+
+
+def _scope(key: Hashable) -> Hashable:
+    return key[0] if isinstance(key, tuple) and key else ""
+
+
+def _decrement(counts: dict[Any, int], name: Any) -> None:
+    left = counts.get(name, 1) - 1
+    if left > 0:
+        counts[name] = left
+    else:
+        counts.pop(name, None)
+
+
+def _key_to_json(key: Hashable) -> Any:
+    return list(key) if isinstance(key, tuple) else key
+
+
+def _key_from_json(key: Any) -> Hashable:
+    return tuple(key) if isinstance(key, list) else key

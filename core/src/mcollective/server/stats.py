@@ -3,7 +3,8 @@
 Every received message is counted once in ``total`` and then in exactly one of
 ``oversized`` (longer than ``max_message_size``, never parsed), ``malformed`` (not a
 message at all), ``unvalidated`` (failed security verification) or ``validated``; a
-validated request ends in ``ttlexpired``, ``filtered``, ``replayed`` or ``passed``.
+validated request ends in ``ttlexpired``, ``filtered``, ``replayed``, ``replayfull``
+(refused: the replay cache, or the caller's share of it, is full) or ``passed``.
 Counters only grow; a reload does not reset them.
 """
 
@@ -15,7 +16,7 @@ from collections import Counter
 
 COUNTERS = (
     "total", "oversized", "malformed", "unvalidated", "validated", "ttlexpired", "replayed",
-    "filtered", "passed", "replies", "timeouts", "errors", "authfailures",
+    "replayfull", "filtered", "passed", "replies", "timeouts", "errors", "authfailures",
 )
 
 

@@ -52,6 +52,24 @@ def require_broker(kind: str) -> str:
     return url
 
 
+def require_program(name: str, package: str | None = None) -> str:
+    """The path of the Debian program ``name`` (``facter``, ``ohai``, ``puppet``), or
+    skip the calling test; with ``MCO_REQUIRE_BROKERS=1`` (CI installs every program
+    in ``.ci/apt-packages``) a missing program fails it instead."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        problem = (f"'{name}' is not installed (Debian package "
+                   f"'{package or name}')")
+        if brokers_required():
+            pytest.fail(f"MCO_REQUIRE_BROKERS=1 but {problem}")
+        pytest.skip(problem)
+    return path
+
+
 # --- SQS: a local moto server started by the test session --------------------------------
 
 SQS_ENV = "MCO_TEST_SQS_URL"

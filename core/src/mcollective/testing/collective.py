@@ -127,6 +127,7 @@ class LocalCollective:
         path = self.root / name
         path.write_text("# client configuration written by LocalCollective\n"
                         + self.render(settings), encoding="utf-8")
+        path.chmod(0o600)  # it holds the collective's secret (docs/configuration.md)
         return path
 
     def env(self) -> dict[str, str]:
@@ -166,6 +167,7 @@ class LocalCollective:
         cfg.update(settings or {})
         config = directory / "server.cfg"
         config.write_text(self.render(cfg), encoding="utf-8")
+        config.chmod(0o600)  # a daemon refuses secrets in a file others can read
         node = NodeProcess(identity, directory, config, directory / "mcollectived.pid",
                            directory / "mcollectived.log")
         self.nodes[identity] = node

@@ -4,12 +4,12 @@ instead of parsing ``ps`` output that differs between systems."""
 from __future__ import annotations
 
 import pwd
-import re
 import time
 from typing import Any
 
 import psutil
 
+from mcollective import regex as bounded_regex
 from mcollective.agent import Agent, AgentReply, AgentRequest
 from mcollective.errors import InvalidRPCData
 
@@ -92,10 +92,11 @@ class Process(Agent):
     def list(self, request: AgentRequest, reply: AgentReply) -> None:
         pattern = request.get("pattern") or "."
         try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise InvalidRPCData(f"pattern '{pattern}' is not a valid regular expression: "
-                                 f"{exc}") from None
+            # RE2 (mcollective.regex): linear time whatever the pattern, so a pattern such
+            # as (.*)*(.*)*x cannot hold the GIL and freeze the daemon.
+            regex = bounded_regex.compile(pattern)
+        except bounded_regex.PatternError as exc:
+            raise InvalidRPCData(str(exc)) from None
         uid: int | None = None
         if request.get("user"):
             uid = resolve_uid(request["user"])

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import voluptuous as vol
 
-from mcollective.config import boolean, integer, number, optional, path
+from mcollective.config import boolean, integer, number, optional, path, secret
 
 if TYPE_CHECKING:
     from mcollective.config import Config
@@ -209,7 +209,7 @@ SCHEMA: dict[str, Any] = {
     "liveness_timeout": check_liveness,
     "max_backoff": number(0.05),
     "user": optional(str),
-    "password": optional(str),
+    "password": secret(optional(str)),
     "ssl_ca": optional(path),
     "ssl_cert": optional(path),
     "ssl_key": optional(path),

@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import voluptuous as vol
 
-from mcollective.config import boolean, integer, number, optional, path
+from mcollective.config import boolean, integer, number, optional, path, secret
 
 if TYPE_CHECKING:
     import ssl
@@ -114,8 +114,8 @@ class TLSOptions:
 SCHEMA: dict[str, Any] = {
     "url": check_url,
     "user": optional(str),
-    "password": optional(str),
-    "token": optional(str),
+    "password": secret(optional(str)),
+    "token": secret(optional(str)),
     "credentials": optional(path),
     "nkey_seed": optional(path),
     "ssl_ca": optional(path),

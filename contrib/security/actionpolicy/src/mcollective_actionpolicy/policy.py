@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from mcollective.errors import FilterSyntaxError
 from mcollective.filters import Filter, Node, parse_compound, parse_fact_filter
+from mcollective.regex import Pattern, PatternError
 from mcollective.security import CALLER_RE
 from mcollective.validators import ruby_regex
 
@@ -75,7 +76,7 @@ class Rule:
     line: int
     #: ``/regex/`` callers, searched in the caller id as Ruby's ``=~`` and Go's
     #: ``MatchString`` do (anchor them with ``^``/``$`` to match the whole id).
-    caller_patterns: tuple[re.Pattern[str], ...] = ()
+    caller_patterns: tuple[Pattern, ...] = ()
 
     def matches(self, caller: str, action: str, node: Node) -> bool:
         # Exact membership: the original tested the caller as a substring of the policy
@@ -191,29 +192,29 @@ def _parse_rule(line: str, number: int, source: str, groups: Mapping[str, frozen
         raise PolicyError(str(exc), source, number) from None
 
 
-def _compile(pattern: str, what: str, source: str, number: int) -> re.Pattern[str]:
+def _compile(pattern: str, what: str, source: str, number: int) -> Pattern:
     try:
         return ruby_regex(pattern)
-    except re.error as exc:
+    except PatternError as exc:
         raise PolicyError(f"{what} is not a valid regular expression ({exc})", source,
                           number) from None
 
 
 def _callers(field: str, groups: Mapping[str, frozenset[str]], groups_source: str
-             ) -> tuple[frozenset[str] | None, tuple[re.Pattern[str], ...]]:
+             ) -> tuple[frozenset[str] | None, tuple[Pattern, ...]]:
     """Exact caller ids and ``/regex/`` patterns of a callers field (groups expanded);
     ``None`` for ``*``."""
     if field == "*":
         return None, ()
     out: set[str] = set()
-    patterns: list[re.Pattern[str]] = []
+    patterns: list[Pattern] = []
 
     def add(token: str) -> None:
         regex = _REGEX_TOKEN.match(token)
         if regex:
             try:
                 patterns.append(ruby_regex(regex.group(1)))
-            except re.error as exc:
+            except PatternError as exc:
                 raise ValueError(f"caller {token!r} is not a valid regular expression "
                                  f"({exc})") from None
         else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcollective.config import one_of
+from mcollective.config import one_of, secret
 from mcollective_security_psk.caller import CALLER_TYPES
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def _keyfile(value: Any) -> str:
 
 
 SCHEMA = {
-    "": _secret,
+    "": secret(_secret),
     "callertype": one_of(*CALLER_TYPES),
     "keyfile": _keyfile,
 }
