@@ -31,6 +31,14 @@ class Connector(ABC):
     #: client relies on: a change during a request is reported as a broker failure.
     stats: dict[str, int]
 
+    #: Set by the daemon before :meth:`start`: called (with a short reason, never the
+    #: content) once for every message the transport received but could not decode
+    #: into a body at all (not its envelope, wrong types), after the connector counted
+    #: it in ``stats["malformed"]``. Such a message is dropped; it must never be taken
+    #: for a broken connection, and consumption goes on. A body that decodes is always
+    #: handed to ``on_message``, however wrong its content: the daemon judges that.
+    on_malformed: Callable[[str], None] | None = None
+
     def __init__(self) -> None:
         self.stats = {}
 

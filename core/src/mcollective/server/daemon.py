@@ -137,6 +137,7 @@ class Daemon:
         config = self.config
         self.security = self.plugins.create_security(config, "server")
         self.connector = self.plugins.create_connector(config)
+        self.connector.on_malformed = self._transport_malformed
         self._load_node_plugins(config)
         limit = config.connect_limit()
         if not math.isinf(limit):
@@ -193,13 +194,44 @@ class Daemon:
         config = self.config
         self._accepting = True
         self.connector.start(self.handle_message)
-        self.connector.subscribe_node(self.identity, config.collectives, list(self.agents))
+        self._subscribe_until_done()
         self._spawn(self._watchdog, "watchdog")
         if config.registerinterval > 0 and self.registration is not None:
             self._spawn(self._registration_loop, "registration")
         log.info("mcollectived %s ready: identity=%s collectives=%s agents=%s",
                  __version__, self.identity, ",".join(config.collectives),
                  ",".join(sorted(self.agents)))
+
+    def _subscribe_until_done(self) -> None:
+        """Subscribe, retrying with a jittered, growing pause (at most 30 s) for as long
+        as the middleware refuses: a node that gave up here would be alive and deaf.
+        Only stopping, or ``connection_timeout`` passing, ends the attempts."""
+        assert self.connector is not None
+        delay = 0.5
+        failures = 0
+        while True:
+            try:
+                self.connector.subscribe_node(self.identity, self.config.collectives,
+                                              list(self.agents))
+                if failures:
+                    log.info("subscribed after %d failed attempt(s)", failures)
+                return
+            except ConnectionFailed as exc:
+                if self._stopping.is_set() or self._gave_up is not None:
+                    raise
+                (log.debug if failures else log.warning)(
+                    "subscribing failed: %s; retrying until it works", exc)
+                failures += 1
+                if self._stopping.wait(random.uniform(delay / 2, delay)):
+                    raise
+                delay = min(delay * 2, 30.0)
+
+    def _transport_malformed(self, reason: str) -> None:
+        """The connector received something it could not decode into a message at
+        all: counted like a message that is not a request (``total`` and
+        ``malformed``), so every received message is in exactly one category."""
+        self.stats.incr("total")
+        self.stats.incr("malformed")
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
