@@ -39,6 +39,13 @@ class Connector(ABC):
     #: handed to ``on_message``, however wrong its content: the daemon judges that.
     on_malformed: Callable[[str], None] | None = None
 
+    #: True if this connector calls :attr:`on_replies` with the outcome of every
+    #: :meth:`publish_reply` (which may publish later, from another thread): the
+    #: daemon then counts replies as sent only when they were.
+    reports_replies: bool = False
+    #: ``on_replies(sent, failed)``, set by the daemon when :attr:`reports_replies`.
+    on_replies: Callable[[int, int], None] | None = None
+
     def __init__(self) -> None:
         self.stats = {}
 

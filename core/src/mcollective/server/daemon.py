@@ -38,7 +38,7 @@ from mcollective.errors import (
     SecurityError,
 )
 from mcollective.facts import Facts
-from mcollective.message import Reply, Request
+from mcollective.message import Reply, Request, request_bounds_error
 from mcollective.plugins import PluginManager, make_plugin_manager
 from mcollective.registration import RegistrationContext
 from mcollective.security import decode_request, encode_reply, encode_request
@@ -61,8 +61,13 @@ log = logging.getLogger(__name__)
 #: Compiled request filters kept (by request id) for the other identities of a process.
 _FILTER_CACHE = 64
 
-#: Longest TTL honoured (ten years); larger values are treated as this.
-_MAX_TTL = 315_360_000
+
+
+def _quoted(value: str, limit: int = 200) -> str:
+    """An untrusted value for a log line: escaped (no newlines, escapes or NULs) and
+    cut short."""
+    text = repr(value[:limit])
+    return text + ("..." if len(value) > limit else "")
 
 
 @dataclass(order=True)
@@ -138,6 +143,8 @@ class Daemon:
         self.security = self.plugins.create_security(config, "server")
         self.connector = self.plugins.create_connector(config)
         self.connector.on_malformed = self._transport_malformed
+        if self.connector.reports_replies:
+            self.connector.on_replies = self._replies_published
         self._load_node_plugins(config)
         limit = config.connect_limit()
         if not math.isinf(limit):
@@ -225,6 +232,14 @@ class Daemon:
                 if self._stopping.wait(random.uniform(delay / 2, delay)):
                     raise
                 delay = min(delay * 2, 30.0)
+
+    def _replies_published(self, sent: int, failed: int) -> None:
+        """The connector's account of replies it published (or could not): only
+        replies that left are counted as ``replies``."""
+        if sent:
+            self.stats.incr("replies", sent)
+        if failed:
+            self.stats.incr("reply_errors", failed)
 
     def _transport_malformed(self, reason: str) -> None:
         """The connector received something it could not decode into a message at
@@ -359,10 +374,18 @@ class Daemon:
             log.warning("dropped malformed message (%d bytes): %s", len(body), exc)
             return
         stats.incr("validated")
+        problem = request_bounds_error(request, self.config.max_ttl)
+        if problem is not None:
+            # Before anything uses the fields: an absurd ttl or a reply_to too long for
+            # a routing key would make the broker close the publishing connection.
+            stats.incr("outofbounds")
+            log.warning("dropped request %s from %s: %s", request.id,
+                        _quoted(request.caller), problem)
+            return
         now = time.time()
         age = now - request.time
         skew = self.config.clock_skew
-        ttl = min(request.ttl, _MAX_TTL)  # a JSON integer may be too big for a float
+        ttl = request.ttl
         if age > ttl + skew or -age > skew:
             stats.incr("ttlexpired")
             log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds, clock_skew %gs "
@@ -550,10 +573,12 @@ class Daemon:
         try:
             body = encode_reply(reply, self.security)
             self.connector.publish_reply(body, request.reply_to, ttl=request.ttl)
-            self.stats.incr("replies")
+            if not self.connector.reports_replies:
+                self.stats.incr("replies")
         except Exception as exc:
+            self.stats.incr("reply_errors")
             log.error("could not publish reply to %s for request %s: %s",
-                      request.reply_to, request.id, exc)
+                      _quoted(request.reply_to), request.id, exc)
 
     def _watchdog(self) -> None:
         """Answer requests whose action outlived its timeout, and free their slots."""

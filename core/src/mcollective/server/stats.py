@@ -2,8 +2,13 @@
 
 Every received message is counted once in ``total`` and then in exactly one of
 ``oversized`` (longer than ``max_message_size``, never parsed), ``malformed`` (not a
-message at all), ``unvalidated`` (failed security verification) or ``validated``; a
-validated request ends in ``ttlexpired``, ``filtered``, ``replayed`` or ``passed``.
+message at all, whether the daemon or the connector's transport found that out),
+``unvalidated`` (failed security verification) or ``validated``; a validated request
+ends in ``outofbounds`` (a field beyond its documented bound: ``max_ttl``, a
+``reply_to`` over 255 bytes...), ``ttlexpired``, ``filtered``, ``replayed`` or
+``passed``. ``replies`` counts replies the connector published, ``reply_errors`` those
+it could not (never counted as sent); ``stuck`` actions still running past their
+timeout and ``refused`` requests turned away because too many of their agent's were.
 Counters only grow; a reload does not reset them.
 """
 
@@ -14,8 +19,9 @@ import time
 from collections import Counter
 
 COUNTERS = (
-    "total", "oversized", "malformed", "unvalidated", "validated", "ttlexpired", "replayed",
-    "filtered", "passed", "replies", "timeouts", "errors", "authfailures",
+    "total", "oversized", "malformed", "unvalidated", "validated", "outofbounds",
+    "ttlexpired", "replayed", "filtered", "passed", "replies", "reply_errors", "timeouts",
+    "refused", "errors", "authfailures",
 )
 
 

@@ -140,6 +140,8 @@ def backoff(delay: float) -> float:
 class KombuConnector(Connector):
     """A :class:`mcollective.connector.Connector` over kombu (see module docstring)."""
 
+    reports_replies = True
+
     def __init__(self, options: KombuOptions) -> None:
         super().__init__()
         self.options = options
@@ -415,11 +417,27 @@ class KombuConnector(Connector):
 
     def _publish_replies_now(self, batch: list[tuple[str, bytes, int]]) -> None:
         """Publish replies in one batch. Failures are logged (and counted), never
-        raised: a lost reply is the client's timeout to report."""
+        raised: a lost reply is the client's timeout to report. The outcome goes to
+        ``on_replies`` (the daemon counts only replies that left as sent).
+
+        A reply destination no broker accepts (longer than a routing key may be) is
+        dropped on its own here: published with the batch it would make RabbitMQ
+        close the publishing connection, and every other reply in flight with it."""
         expiration = self.policy.expiration
+        bad = [r for r in batch if len(r[0].encode("utf-8", "surrogatepass"))
+               > topology.MAX_NAME]
+        if bad:
+            batch = [r for r in batch if r not in bad]
+            self._count("publish_errors", len(bad))
+            log.warning("dropped %d repl%s: reply destination longer than %d bytes",
+                        len(bad), "y" if len(bad) == 1 else "ies", topology.MAX_NAME)
+            self._replies_outcome(0, len(bad))
+        if not batch:
+            return
         with self._pub_lock:
             if self._pub_conn is None and not self._pub_broken:  # abandoned
                 self._count("publish_errors", len(batch))
+                self._replies_outcome(0, len(batch))
                 return
             try:
                 exchange = topology.REPLY_EXCHANGE if self.policy.is_amqp else None
@@ -428,7 +446,19 @@ class KombuConnector(Connector):
             except Exception as exc:
                 log.warning("could not publish %d repl%s to %s: %s", len(batch),
                             "y" if len(batch) == 1 else "ies",
-                            ", ".join(sorted({r for r, _, _ in batch})[:3]), exc)
+                            ", ".join(repr(r[:80]) for r in
+                                      sorted({r for r, _, _ in batch})[:3]), exc)
+                self._replies_outcome(0, len(batch))
+                return
+        self._replies_outcome(len(batch), 0)
+
+    def _replies_outcome(self, sent: int, failed: int) -> None:
+        callback = self.on_replies
+        if callback is not None:
+            try:
+                callback(sent, failed)
+            except Exception:  # pragma: no cover - the daemon's counter
+                log.exception("on_replies failed")
 
     def _flush_replies(self) -> None:
         """Publish what is queued, then stop the replies thread."""
