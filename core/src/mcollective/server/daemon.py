@@ -80,6 +80,9 @@ class _InFlight:
     lock: threading.Lock = field(compare=False, default_factory=threading.Lock)
     answered: bool = field(compare=False, default=False)
     slot_released: bool = field(compare=False, default=False)
+    #: The watchdog answered while the action still ran: its thread is stuck until the
+    #: action returns (counted per agent, see Daemon._stuck).
+    stuck: bool = field(compare=False, default=False)
 
 
 class Daemon:
@@ -107,6 +110,11 @@ class Daemon:
         self._inflight_cv = threading.Condition()
         self._seq = itertools.count()
         self._filters: dict[str, tuple[dict[str, list[Any]], Filter]] = {}
+        #: agent -> actions still running past their timeout (each holds a thread:
+        #: pure Python cannot be interrupted). At ``max_stuck_actions`` the agent's new
+        #: requests are refused, so hung actions cannot grow the process without bound.
+        self._stuck: dict[str, int] = {}
+        self._stuck_lock = threading.Lock()
         self._stopping = threading.Event()
         #: Set once the node is subscribed and serving (see begin()).
         self.ready = threading.Event()
@@ -335,11 +343,17 @@ class Daemon:
             "configfile": str(self.config.path) if self.config.path else "",
             "version": __version__,
             "inflight": len(self._inflight),
+            "stuck_actions": self.stuck_actions(),
             "replay_cache": self.replay_cache.describe(),
         })
         if self.connector is not None:
             out["connector"] = self.connector.describe()
         return out
+
+    def stuck_actions(self) -> dict[str, int]:
+        """Agent -> actions still running past their timeout, now."""
+        with self._stuck_lock:
+            return dict(self._stuck)
 
     # --- the pipeline ---------------------------------------------------------------
 
@@ -441,6 +455,20 @@ class Daemon:
     def _dispatch(self, request: Request, identity: str) -> None:
         agent = self.agents.get(request.agent)
         timeout = float(agent.ddl.metadata.timeout) if agent is not None else 10.0
+        if agent is not None:
+            with self._stuck_lock:
+                stuck = self._stuck.get(request.agent, 0)
+            if stuck >= self.config.max_stuck_actions:
+                self.stats.incr("refused")
+                log.warning("refused %s#%s (request %s): %d of its actions are stuck past "
+                            "their timeout (max_stuck_actions)", request.agent,
+                            request.action, request.id, stuck)
+                self._send(request, self._reply(
+                    request, identity, 1,
+                    f"{request.agent} on {identity} is refusing new requests: {stuck} of "
+                    f"its actions are still running past their {timeout:g} second "
+                    f"timeout (max_stuck_actions = {self.config.max_stuck_actions})"))
+                return
         if (agent is not None and request.action in agent.inline_actions
                 and not self.auditors and self.authorizer is None):
             # Here, on the receiving thread: no slot, no watchdog, no hand-off.
@@ -545,6 +573,14 @@ class Daemon:
         with entry.lock:
             send = not entry.answered and reply is not None
             entry.answered = True
+            was_stuck, entry.stuck = entry.stuck, False
+        if was_stuck:
+            with self._stuck_lock:
+                left = self._stuck.get(entry.request.agent, 1) - 1
+                if left > 0:
+                    self._stuck[entry.request.agent] = left
+                else:
+                    self._stuck.pop(entry.request.agent, None)
         if send and reply is not None:
             self._send(entry.request, reply)
         elif reply is not None:
@@ -600,7 +636,13 @@ class Daemon:
             if entry.answered:
                 return
             entry.answered = True
+            # Its worker is still in the action (else _finish had answered): stuck
+            # until the action returns, which _finish records.
+            entry.stuck = True
+        with self._stuck_lock:
+            self._stuck[entry.request.agent] = self._stuck.get(entry.request.agent, 0) + 1
         self.stats.incr("timeouts")
+        self.stats.incr("stuck")
         request = entry.request
         agent = self.agents.get(request.agent)
         timeout = agent.ddl.metadata.timeout if agent else 10

@@ -7,8 +7,10 @@ message at all, whether the daemon or the connector's transport found that out),
 ends in ``outofbounds`` (a field beyond its documented bound: ``max_ttl``, a
 ``reply_to`` over 255 bytes...), ``ttlexpired``, ``filtered``, ``replayed`` or
 ``passed``. ``replies`` counts replies the connector published, ``reply_errors`` those
-it could not (never counted as sent); ``stuck`` actions still running past their
-timeout and ``refused`` requests turned away because too many of their agent's were.
+it could not (never counted as sent); ``stuck`` actions that were still running when
+their timeout was answered (``daemon_stats``' ``stuck_actions`` says how many of each
+agent still are) and ``refused`` requests turned away because ``max_stuck_actions`` of
+their agent's were.
 Counters only grow; a reload does not reset them.
 """
 
@@ -21,7 +23,7 @@ from collections import Counter
 COUNTERS = (
     "total", "oversized", "malformed", "unvalidated", "validated", "outofbounds",
     "ttlexpired", "replayed", "filtered", "passed", "replies", "reply_errors", "timeouts",
-    "refused", "errors", "authfailures",
+    "stuck", "refused", "errors", "authfailures",
 )
 
 
