@@ -14,6 +14,7 @@ import pytest
 
 from mcollective.connector import Connector
 from mcollective.testing.contracts import ConnectorContract, ConnectorFactory
+from mcollective.testing.hostile import HostileContract
 from mcollective_connector_kombu.connector import KombuConnector
 
 
@@ -284,6 +285,46 @@ class TestRedisContract(ConnectorContract):
 
 @pytest.mark.broker("sqs")
 class TestSQSContract(ConnectorContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, sqs_url: str) -> Iterator[ConnectorFactory]:
+        factory = SqsFactory(tmp_path, sqs_url)
+        yield factory
+        factory.close()
+
+
+# --- hostile input (mcollective.testing.hostile), real daemons on each transport -----------
+
+
+class TestFilesystemHostile(HostileContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path) -> Iterator[ConnectorFactory]:
+        factory = FilesystemFactory(tmp_path)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.broker("amqp")
+class TestRabbitMQHostile(HostileContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, amqp_url: str
+                          ) -> Iterator[ConnectorFactory]:
+        factory = AmqpFactory(tmp_path, amqp_url)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.broker("redis")
+class TestRedisHostile(HostileContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, redis_url: str
+                          ) -> Iterator[ConnectorFactory]:
+        factory = RedisFactory(tmp_path, redis_url)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.broker("sqs")
+class TestSQSHostile(HostileContract):
     @pytest.fixture
     def connector_factory(self, tmp_path: Path, sqs_url: str) -> Iterator[ConnectorFactory]:
         factory = SqsFactory(tmp_path, sqs_url)
