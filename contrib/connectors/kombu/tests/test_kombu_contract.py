@@ -323,6 +323,7 @@ class TestRedisHostile(HostileContract):
         factory.close()
 
 
+@pytest.mark.slow  # minutes: moto answers slowly
 @pytest.mark.broker("sqs")
 class TestSQSHostile(HostileContract):
     @pytest.fixture

@@ -219,6 +219,8 @@ class HostileContract:
     answer_bound: float = 5.0
     #: Pings sent while the hostile traffic runs.
     rounds: int = 5
+    #: The daemons' ``max_message_size``.
+    max_message_size: int = 65536
 
     @pytest.fixture
     def connector_factory(self) -> Iterator[ConnectorFactory]:
@@ -236,6 +238,8 @@ class HostileContract:
         url = settings.pop(f"plugin.{connector}.url")
         name = f"x{uuid.uuid4().hex[:10]}"
         nodes = ["hostile1", "hostile2"]
+        # Small enough that a message just over it fits every broker (SNS: 256 KiB).
+        settings["max_message_size"] = self.max_message_size
         with LocalCollective(tmp_path / "collective", connector=connector,
                              connector_url=url, collectives=(name,),
                              extra_config=settings) as collective:
@@ -249,10 +253,9 @@ class HostileContract:
             probe.start(lambda body, identity: None)
             probe.subscribe_node("hostile-probe", [name], [FENCE_AGENT])
             rogue = ClientSession(load_config(collective.client_config, role="client"))
-            max_size = int(collective.base_settings("x").get("max_message_size", 1048576))
             try:
                 with HostileTraffic(connector_factory, probe, rogue, name, nodes,
-                                    max_size) as traffic:
+                                    self.max_message_size) as traffic:
                     for _ in range(self.rounds):
                         times = ping_times(collective)
                         assert set(times) == set(nodes), \
