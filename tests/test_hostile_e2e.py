@@ -201,3 +201,21 @@ def test_mco_refuses_a_ttl_above_the_maximum(tmp_path: Path) -> None:
         proc = collective.mco("ping", "--ttl", "1e15", timeout=60)
         assert proc.returncode != 0 and "--ttl" in proc.stderr and \
             "Traceback" not in proc.stderr, proc.stderr
+
+
+# --- fuzzing (the test-suite-sized run of bench/fuzz_hostile.py) ---------------------------
+
+
+@pytest.mark.parametrize("broker", [pytest.param("amqp", marks=pytest.mark.broker("amqp")),
+                                    pytest.param("redis", marks=pytest.mark.broker("redis"))])
+def test_fuzzed_daemon_never_crashes_goes_deaf_or_loses_count(
+        tmp_path: Path, broker: str, request: pytest.FixtureRequest) -> None:
+    from mcollective.testing.fuzz import fuzz
+
+    url = request.getfixturevalue(f"{broker}_url")
+    result = fuzz(broker, url, 2000, check_every=250, root=tmp_path)
+    print(result.summary())
+    assert result.ok, result.summary()
+    assert set(result.kinds) >= {"garbage", "oversized", "bound", "truncated", "wrong key"}
+    # Bounded: a few MiB of growth at most for a few thousand messages.
+    assert result.rss_end - result.rss_start < 64 * 1024 * 1024, result.summary()
