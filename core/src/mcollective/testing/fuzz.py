@@ -159,10 +159,10 @@ def _hostile(rng: random.Random, session: ClientSession, other: ClientSession,
         body = _signed(session, _request(session, collective))
         return "truncated", body[:rng.randrange(0, len(body))], False
     if roll == 3:
-        body = bytearray(_signed(session, _request(session, collective)))
-        at = rng.randrange(len(body))
-        body[at] = (body[at] + rng.randrange(1, 256)) % 256
-        return "byte flipped", bytes(body), False
+        flipped = bytearray(_signed(session, _request(session, collective)))
+        at = rng.randrange(len(flipped))
+        flipped[at] = (flipped[at] + rng.randrange(1, 256)) % 256
+        return "byte flipped", bytes(flipped), False
     if roll == 4:
         return "wrong key", _signed(other, _request(other, collective)), False
     if roll == 5:

@@ -292,7 +292,7 @@ class RedisChannel(MalformedGuard, CountedDeliveryTags, redis.Channel):
         try:
             response = c.parse_response()
         except self.connection_errors:
-            self._in_listen = None
+            self._in_listen = None  # type: ignore[assignment]  # as kombu does
             raise
         if isinstance(response, list | tuple):
             payload = self._handle_message(c, response)
@@ -352,7 +352,7 @@ class RedisChannel(MalformedGuard, CountedDeliveryTags, redis.Channel):
             self.connection._deliver(message, dest)
             return True
         finally:
-            self._in_poll = None
+            self._in_poll = None  # type: ignore[assignment]  # as kombu does
             flush = getattr(self, "_flush_brpop_reauth", None)
             if flush is not None:
                 flush()
