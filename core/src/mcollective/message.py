@@ -138,7 +138,8 @@ def request_bounds_error(request: Request, max_ttl: int) -> str | None:
     receipt, after verification: a node counts such a request (``outofbounds``) and
     drops it without answering."""
     if request.ttl > max_ttl:
-        shown = str(request.ttl) if request.ttl < 10 ** 20 else f"{request.ttl:.3e}"
+        digits = str(request.ttl) if request.ttl < 10 ** 30 else ""
+        shown = digits or f"a {len(str(request.ttl))}-digit number of"
         return (f"request field 'ttl' is {shown} seconds, above the maximum of "
                 f"{max_ttl} (max_ttl)")
     values: dict[str, str | None] = {
