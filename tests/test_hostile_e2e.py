@@ -219,3 +219,44 @@ def test_fuzzed_daemon_never_crashes_goes_deaf_or_loses_count(
     assert set(result.kinds) >= {"garbage", "oversized", "bound", "truncated", "wrong key"}
     # Bounded: a few MiB of growth at most for a few thousand messages.
     assert result.rss_end - result.rss_start < 64 * 1024 * 1024, result.summary()
+
+
+# --- subscriptions refused, then allowed ----------------------------------------------------
+
+
+def test_a_node_whose_subscriptions_are_refused_keeps_trying(tmp_path: Path) -> None:
+    """A Redis user may not SUBSCRIBE (NOPERM) when the node starts: the node keeps
+    retrying with back-off, and serves as soon as the ACL allows it. It used to give
+    up (start-up failure) or, after a reconnection, drop its subscriptions for good."""
+    import redis
+
+    from mcollective.testing.brokers import RedisServer, brokers_required
+
+    server = RedisServer()
+    if not server.binary:
+        if brokers_required():
+            pytest.fail("MCO_REQUIRE_BROKERS=1 but redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    server.start()
+    admin = redis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        admin.execute_command("ACL", "SETUSER", "node", "on", ">p-node", "~*", "&nothing",
+                              "+@all")
+        url = f"redis://node:p-node@127.0.0.1:{server.port}/0"
+        with collective_on(tmp_path, url) as collective:
+            collective.write_client_config(**{
+                "plugin.kombu.url": f"redis://127.0.0.1:{server.port}/0"})
+            node = collective.add_node("n1", wait=False)
+            deadline = time.monotonic() + 30
+            while "refused the subscriptions" not in node.log() \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "refused the subscriptions" in node.log(), node.log()
+            time.sleep(3)  # several attempts: still alive, still trying
+            assert node.alive(), node.log()
+            admin.execute_command("ACL", "SETUSER", "node", "allchannels")
+            collective.wait_ready(node, timeout=60)
+            wait_answering(collective, {"n1"}, 30)
+    finally:
+        admin.close()
+        server.stop()
