@@ -94,3 +94,54 @@ def test_a_generated_agent_passes_mypy_strict(ddl: str, tmp_path: Path) -> None:
                           cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success: no issues found in 3 source files" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def data_scaffold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``mco plugin generate data``, installed like the agent scaffold (and removed)."""
+    name = f"probe_{uuid.uuid4().hex[:8]}"
+    where = tmp_path_factory.mktemp("data_scaffold")
+    collective = LocalCollective(where / "collective")
+    ok(collective.mco("plugin", "generate", "data", name, "-d", str(where),
+                      "--description", "Made by the e2e test"))
+    root = where / f"mcollective-data-{name}"
+    installed = pip("install", "--no-deps", "-e", str(root))
+    try:
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        yield name, root
+    finally:
+        pip("uninstall", f"mcollective-data-{name.replace('_', '-')}")
+
+
+def test_generated_data_plugin_answers_filters(data_scaffold: tuple[str, Path],
+                                               tmp_path: Path) -> None:
+    name, _ = data_scaffold
+    with LocalCollective(tmp_path / "collective") as collective:
+        collective.add_node("node1.example.net")
+        found = ok(collective.mco("find", "-S", f"{name}('hello').length=5"))
+        assert found.stdout.split() == ["node1.example.net"]
+        # The client checks the filter against the installed DDL before sending it.
+        bad = collective.mco("find", "-S", f"{name}('hello').lenght=5")
+        assert bad.returncode == 1 and "length" in bad.stderr
+        info = ok(collective.mco("plugin", "info", f"data/{name}")).stdout
+        assert "Made by the e2e test" in info and "Status:        loads" in info
+
+
+def test_the_data_scaffold_s_own_tests_pass(data_scaffold: tuple[str, Path]) -> None:
+    _, root = data_scaffold
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(root / "tests")], cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
+
+
+def test_a_generated_data_plugin_passes_mypy_strict(tmp_path: Path) -> None:
+    collective = LocalCollective(tmp_path / "collective")
+    ok(collective.mco("plugin", "generate", "data", "typed_data", "-d", str(tmp_path)))
+    root = tmp_path / "mcollective-data-typed_data"
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--python-executable", sys.executable,
+                           "--no-incremental", "--cache-dir", str(tmp_path / "cache")],
+                          cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Success: no issues found in 3 source files" in proc.stdout

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
-from mcollective.config import Config, config_from_text, find_config, load_config
+from mcollective.config import Config, config_from_text, find_config, integer, load_config
 from mcollective.errors import ConfigError
 
 
@@ -73,7 +74,9 @@ def test_plugin_d_fragments(tmp_path: Path) -> None:
     ("loglevel = loud\n", 1, "loglevel", "expected one of"),
     ("collectives = a\nmain_collective = b\n", 2, "main_collective", "not one of"),
     ("libdir = relative/path\n", 1, "libdir", "absolute"),
-    ("\n\njust some words\n", 3, None, "expected 'key = value'"),
+    ("publish_timeout = nan\n", 1, "publish_timeout", "expected a finite number"),
+    ("discovery_timeout = inf\n", 1, "discovery_timeout", "expected a finite number"),
+    ("clock_skew = -Infinity\n", 1, "clock_skew", "expected a finite number"),
 ])
 def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int,
                                        key: str | None, words: str) -> None:
@@ -87,11 +90,40 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int,
     assert words in message
 
 
-def test_unknown_plugin_key_named(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "client.cfg", "plugin.kombu.ulr = memory://\n")
+def test_unknown_plugin_key_warns_and_is_ignored(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # MCollective let each plugin read the keys it knows; a key meant for another version
+    # of the plugin must not stop it from loading. Warned once, with file, line and a hint.
+    cfg = write(tmp_path / "client.cfg", "plugin.kombu.ulr = memory://\n"
+                "plugin.kombu.url = filesystem:///tmp/x\n")
     config = load_config(cfg, environ={})
-    with pytest.raises(ConfigError, match=r"client.cfg:1: key 'plugin.kombu.ulr': unknown key"):
-        config.plugin_config("kombu", {"url": str})
+    with caplog.at_level(logging.WARNING, logger="mcollective.config"):
+        assert config.plugin_config("kombu", {"url": str}) == {"url": "filesystem:///tmp/x"}
+        assert config.plugin_config("kombu", {"url": str}) == {"url": "filesystem:///tmp/x"}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [f"{cfg}:1: ignoring unknown key 'plugin.kombu.ulr' for plugin "
+                        "'kombu' (did you mean 'plugin.kombu.url'?)"]
+
+
+def test_bad_plugin_value_is_still_an_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "client.cfg", "plugin.x.count = many\n")
+    config = load_config(cfg, environ={})
+    with pytest.raises(ConfigError, match=r"client.cfg:1: key 'plugin.x.count': expected an "
+                       "integer"):
+        config.plugin_config("x", {"count": integer()})
+
+
+def test_lines_without_equals_are_skipped_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A server.cfg templated from YAML often keeps its '---' header; MCollective's parser
+    # skipped lines that were not 'key = value'.
+    cfg = write(tmp_path / "server.cfg", "---\nidentity = n1\njust some words\n")
+    with caplog.at_level(logging.WARNING, logger="mcollective.config"):
+        config = load_config(cfg, role="server", environ={})
+    assert config.identity == "n1"
+    text = caplog.text
+    assert f"{cfg}:1: ignoring line without '='" in text and "'---'" in text
+    assert f"{cfg}:3: ignoring line without '='" in text
 
 
 def test_missing_explicit_file() -> None:

@@ -4,6 +4,7 @@ functions, and their use on in-process daemons (filters and rpcutil get_data).""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -362,3 +363,13 @@ def test_get_data_on_a_node(tmp_path: Path) -> None:
         assert reply.data["timeout"] == 10
         [bad] = rpcutil.call("get_data", source="agent", query="no way")
         assert bad.statuscode == 1
+
+
+def test_a_data_ddl_go_choria_loads_warns_in_data_terms(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="mcollective.ddl"):
+        ddl = DataDDL.from_dict({"metadata": {"name": "x", "timeout": 1},
+                                 "output": {"Value": {"description": "v"}}}, source="x.json")
+    assert ddl.outputs["Value"].display_as == "Value"
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "output 'Value': no 'display_as'" in message and "actions[0]" not in message

@@ -299,3 +299,28 @@ def test_rpc_with_a_node_file_prints_the_method_without_a_timeout(fleet: Fleet,
     code, out, err = fleet.run(Rpc, "rpcutil", "ping", "--nodes", str(nodes))
     assert code == 0 and "Finished processing 2 / 2 hosts" in out
     assert "Discovering hosts using the flatfile method .... 2" in err
+
+
+@pytest.mark.parametrize(("text", "translated"), [
+    ('inventory do\n  format "%s\\t%s"\n  fields { [ identity, facts["kernel"] ] }\nend\n',
+     'format = "%s\\t%s"\n\ndef fields(node):\n    return node.identity, '
+     "node.facts['kernel']"),
+    ("inventory {\n  format '%s %s'\n  fields do [ identity, classes ] end\n}\n",
+     "format = '%s %s'\n\ndef fields(node):\n    return node.identity, node.classes"),
+    # Anything the translation cannot follow gets the general shape instead.
+    ('inventory do\n  format "%s"\n  fields { [ facts["x"].upcase ] }\nend\n', None),
+    ("inventory do\n  page_length 20\nend\n", None),
+])
+def test_ruby_inventory_scripts_are_named_not_run(tmp_path: Path, text: str,
+                                                  translated: str | None) -> None:
+    path = tmp_path / "report.rb"
+    path.write_text(text)
+    with pytest.raises(MCollectiveError) as info:
+        InventoryScript.load(path)
+    message = str(info.value)
+    assert message.startswith(f"inventory script {path} is written in MCollective's Ruby "
+                              "inventory DSL (inventory do ... end)")
+    if translated is not None:
+        assert translated in message
+    else:
+        assert 'def fields(node):\n    return node.identity, node.facts["os.family"]' in message

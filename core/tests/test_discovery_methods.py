@@ -324,8 +324,7 @@ def find(path: Path, collective: str = "mcollective", **filters: Any) -> list[st
     ({"identities": ["group:web"], "facts": ["country=uk"]}, ["web1.example.net"]),
     ({"compound": ["apache and not country=de"]}, ["web1.example.net"]),
     ({"compound": ["cpus>=32 or mysql"]}, ["db1.example.net"]),
-    ({"compound": ["fstat('/etc/hosts').present=1"]}, []),  # no data plugins in a file
-    ({"compound": ["not fstat('/etc/hosts').present=1"]}, []),
+    ({"compound": ["with('apache') and not with('country=de')"]}, ["web1.example.net"]),
     ({"with_": ["apache country=de"]}, ["web2.example.net"]),
 ])
 def test_inventory_evaluates_every_filter_kind(tmp_path: Path, filters: dict[str, Any],
@@ -338,6 +337,51 @@ def test_inventory_collectives(tmp_path: Path) -> None:
     # Nodes that list collectives must be members; those that do not are assumed to be.
     assert find(path, collective="uk") == ["web1.example.net", "web2.example.net",
                                            "edge1.example.net"]
+
+
+@pytest.mark.parametrize("compound", ["fstat('/etc/hosts').present=1",
+                                      "not fstat('/etc/hosts').present=1",
+                                      "apache or fact('country') == 'uk'"])
+def test_inventory_refuses_data_functions(tmp_path: Path, compound: str) -> None:
+    # The file cannot answer a data function; matching nothing would look like "no such
+    # nodes". Refused, naming the function.
+    with pytest.raises(DiscoveryError, match=r"\(\) cannot be evaluated from an inventory "
+                       "file"):
+        find(inventory_file(tmp_path), compound=[compound])
+
+
+def test_inventory_choria_agents_as_objects(tmp_path: Path) -> None:
+    # go-choria's inventory files list each agent as {name, version}.
+    data = {"nodes": [{"name": "n1", "agents": [{"name": "rpcutil", "version": "1.0"},
+                                                {"name": "package", "version": "5.3"}]},
+                      {"name": "n2", "agents": [{"name": "rpcutil", "version": "1.0"}]}]}
+    assert find(inventory_file(tmp_path, data), agents=["package"]) == ["n1"]
+    data["nodes"][1]["agents"] = [{"version": "1.0"}]
+    with pytest.raises(DiscoveryError, match=r"nodes\[1\]\.agents: must be a list of agent "
+                       "names or of"):
+        parse_inventory(data, "inv.yaml")
+
+
+def test_inventory_choria_groups_name_only_and_with(tmp_path: Path) -> None:
+    data = {"$schema": "https://choria.io/schemas/choria/discovery/v1/inventory_file.json",
+            "groups": [{"name": "all"},
+                       {"name": "uk_web",
+                        "filter": {"compound": "with('country=uk') and with('/^apa/')"}},
+                       {"name": "empty", "filter": None}],
+            "nodes": CHORIA_LAYOUT["nodes"]}
+    path = inventory_file(tmp_path, data)
+    everyone = find(path)
+    assert find(path, identities=["group:all"]) == everyone
+    assert find(path, identities=["group:empty"]) == everyone
+    assert find(path, identities=["group:uk_web"]) == ["web1.example.net"]
+    data["groups"] = [{"name": "bad", "filter": {"compound": "include(agents, 'x')"}}]
+    with pytest.raises(DiscoveryError, match=r"(?s)groups\[0\]\.filter: .*Choria's expression "
+                       "language"):
+        parse_inventory(data, "inv.yaml")
+    data["groups"] = [{"name": "bad", "filter": {"compound": "fact('country') == 'uk'"}}]
+    with pytest.raises(DiscoveryError, match=r"groups\[0\]\.filter: fact\(\) cannot be "
+                       "evaluated"):
+        parse_inventory(data, "inv.yaml")
 
 
 def test_inventory_choria_layout_and_json(tmp_path: Path) -> None:

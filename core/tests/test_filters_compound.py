@@ -555,3 +555,14 @@ def test_constructed_trees_are_validated() -> None:
         deep = Not(deep)
     with pytest.raises(FilterSyntaxError, match="nested deeper"):
         Filter(compound=[deep])
+
+
+def test_choria_with_function_is_the_test_it_names() -> None:
+    # Choria's expression language writes class and fact tests as with('...'); read as
+    # the plain test (on the wire too), not as a data plugin named 'with'.
+    assert parse_compound("with('apache') and not with('country=de')") == parse_compound(
+        "apache and not country=de")
+    assert parse_compound("with('/^web/')") == parse_compound("/^web/")
+    for bad in ("with()", "with('a and b')", "with('a').x", "with('a') == 'b'"):
+        with pytest.raises(FilterSyntaxError, match=r"with\(\) takes one quoted class or fact"):
+            parse_compound(bad)

@@ -160,3 +160,11 @@ def test_json_ddl_is_valid_for_every_action() -> None:
     text = json_ddl(AgentScaffold("x", actions=["a", "b_c"], timeout=7))
     ddl = AgentDDL.from_dict(json.loads(text))
     assert ddl.metadata.timeout == 7 and list(ddl.actions) == ["a", "b_c"]
+
+
+def test_plain_text_strips_rest_markup() -> None:
+    from mcollective.cli.apps.plugin import plain_text
+
+    assert plain_text("Reads ``-S \"x\"`` (see :mod:`.nodelist`, :class:`~a.b.Node`, "
+                      ":ref:`the docs <filters>` and `Choria`_). Example::") == (
+        "Reads -S \"x\" (see nodelist, Node, the docs and Choria). Example:")

@@ -13,8 +13,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Decision:
+    """``reason`` goes to the audit log; ``notice``, when set, is appended to the
+    caller's "not authorized" reply, for denials the caller's operator can only fix by
+    knowing why (a broken policy file on the node), never for ordinary rule denials."""
+
     allowed: bool
     reason: str = ""
+    notice: str = ""
 
 
 class Authorizer(ABC):

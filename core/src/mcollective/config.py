@@ -3,10 +3,13 @@
 ``key = value`` lines, ``#`` comments, ``plugin.<name>.<key>`` namespaces and
 ``plugin.d/<name>.cfg`` fragments, read from ``server.cfg`` / ``client.cfg`` /
 ``~/.mcollective`` (or ``-c FILE``). Every value is validated with voluptuous; an unknown
-key or a bad value is a :class:`ConfigError` naming the file, the line and the key, as
-MCollective made unknown keys fatal. With no file at all the defaults give a working
-single-machine collective: the embedded filesystem transport under a per-user state
-directory and a generated pre-shared key.
+core key or a bad value is a :class:`ConfigError` naming the file, the line and the key, as
+MCollective made unknown keys fatal. Two things MCollective tolerated are tolerated here
+too, with a warning: a line without ``=`` (often a YAML ``---`` header left in a file
+that was templated from YAML) and an unknown key under a plugin's namespace (a setting
+for another version of the plugin must not stop the plugin from loading). With no file
+at all the defaults give a working single-machine collective: the embedded filesystem
+transport under a per-user state directory and a generated pre-shared key.
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ def number(minimum: float | None = None) -> Callable[[Any], float]:
             num = float(str(value).strip())
         except ValueError:
             raise vol.Invalid(f"expected a number, got {value!r}") from None
+        # float() reads "nan" and "inf"; neither is a usable timeout, window or skew.
+        if not math.isfinite(num):
+            raise vol.Invalid(f"expected a finite number, got {value!r}")
         if minimum is not None and num < minimum:
             raise vol.Invalid(f"must be at least {minimum}, got {num}")
         return num
@@ -274,14 +280,21 @@ class Setting:
 
 
 def parse_lines(lines: Iterable[str], file: str) -> list[tuple[str, Setting]]:
-    """Parse ``key = value`` lines; comments and blanks skipped, anything else an error."""
+    """Parse ``key = value`` lines; comments and blanks skipped.
+
+    A line without ``=`` is skipped with a warning, as MCollective's parser skipped any
+    line its ``key = value`` pattern did not match; a ``---`` YAML header left at the top
+    of ``server.cfg`` is the usual case. A line with ``=`` and a malformed key is still an
+    error, because the setting it meant to make would be lost."""
     out = []
     for lineno, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if "=" not in line:
-            raise ConfigError(f"expected 'key = value', got {line!r}", file=file, line=lineno)
+            log.warning("%s:%s: ignoring line without '=' (not 'key = value'): %.60r",
+                        file, lineno, line)
+            continue
         key, _, value = line.partition("=")
         key = key.strip()
         if not key or not re.match(r"^[\w.\-]+$", key):
@@ -383,6 +396,7 @@ class Config:
         self._core: dict[str, Setting] = {}
         self._plugin: dict[str, Setting] = {}
         self._values: dict[str, Any] = {}
+        self._warned: set[tuple[str, int | None, str]] = set()
         repeated: dict[str, list[Setting]] = {}
         for key, setting in settings:
             if key.startswith("plugin."):
@@ -514,9 +528,9 @@ class Config:
     ) -> dict[str, Any]:
         """The validated settings of plugin ``name``.
 
-        ``schema`` maps sub-key (``""`` for ``plugin.<name>`` itself) to a validator. An
-        unknown sub-key or a value the validator rejects is a ConfigError with file, line
-        and full key.
+        ``schema`` maps sub-key (``""`` for ``plugin.<name>`` itself) to a validator. A value
+        the validator rejects is a ConfigError with file, line and full key; an unknown
+        sub-key is ignored with a warning naming them (and the closest known key).
         """
         raw = self.plugin_raw(name)
         out: dict[str, Any] = dict(defaults or {})
@@ -530,10 +544,8 @@ class Config:
                 if allow_unknown:
                     out[sub] = setting.value
                     continue
-                known = ", ".join(f"plugin.{name}.{k}" if k else f"plugin.{name}"
-                                  for k in sorted(schema))
-                raise ConfigError(f"unknown key for plugin '{name}' (known: {known})",
-                                  file=setting.file, line=setting.line, key=full)
+                self._warn_unknown_plugin_key(name, sub, full, setting, schema)
+                continue
             try:
                 out[sub] = check(setting.value)
             except vol.Invalid as exc:
@@ -543,6 +555,27 @@ class Config:
                 raise ConfigError(str(exc), file=setting.file, line=setting.line,
                                   key=full) from None
         return out
+
+    def _warn_unknown_plugin_key(self, name: str, sub: str, full: str, setting: Setting,
+                                 schema: Mapping[str, Any]) -> None:
+        """An unknown ``plugin.<name>.<key>`` is ignored with a warning (once per line):
+        it is usually meant for another version of the plugin, and MCollective let each
+        plugin read what it knows; refusing would stop the plugin from loading."""
+        mark = (setting.file, setting.line, full)
+        if mark in self._warned:
+            return
+        self._warned.add(mark)
+        import difflib
+
+        close = difflib.get_close_matches(sub, [k for k in schema if k], n=1)
+        if close:
+            hint = f"did you mean 'plugin.{name}.{close[0]}'?"
+        else:
+            hint = "known: " + (", ".join(f"plugin.{name}.{k}" if k else f"plugin.{name}"
+                                          for k in sorted(schema)) or "none")
+        where = f"{setting.file}:{setting.line}" if setting.line else setting.file
+        log.warning("%s: ignoring unknown key '%s' for plugin '%s' (%s)", where, full, name,
+                    hint)
 
     def agent_enabled(self, agent: str) -> bool:
         """``activate_agents`` with the per-agent ``plugin.<agent>.activate_agent``."""

@@ -124,7 +124,7 @@ class DataDDL:
             }],
         }
         try:
-            agent = AgentDDL.from_dict(as_agent, source=label)
+            agent = AgentDDL.from_dict(as_agent, source=label, reword=_reword)
         except DDLFormatError as exc:
             raise DDLFormatError(label, [_reword(p) for p in exc.problems]) from None
         action = agent.actions["query"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -49,9 +50,7 @@ def setup_logging(config: Config, *, level: str | None = None,
     target = logfile or config.logfile
     handler: logging.Handler
     if kind == "file" and target:
-        handler = logging.handlers.RotatingFileHandler(
-            target, maxBytes=config.max_log_size, backupCount=config.keeplogs,
-            encoding="utf-8")
+        handler = _file_handler(config, target, forced=bool(logfile))
         handler.setFormatter(logging.Formatter(FORMAT))
     elif kind == "syslog":
         handler = logging.handlers.SysLogHandler(
@@ -70,6 +69,38 @@ def setup_logging(config: Config, *, level: str | None = None,
     for noisy in ("kombu", "amqp", "stevedore"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
     return handler
+
+
+def check_log_target(config: Config, logfile: str | None = None) -> None:
+    """Raise the ConfigError :func:`setup_logging` would raise for an unusable log file,
+    without touching the logging set-up: the daemon checks before it forks, while the
+    user still sees its stderr."""
+    target = logfile or config.logfile
+    if (logfile or config.logger_type == "file") and target:
+        _file_handler(config, target, forced=bool(logfile)).close()
+
+
+def _file_handler(config: Config, target: str, *, forced: bool) -> logging.Handler:
+    """The rotating log file; a file that cannot be opened (its directory is missing, no
+    permission) is a one-line ConfigError naming ``logfile`` and where it was set, not a
+    traceback from deep inside :mod:`logging`."""
+    try:
+        return logging.handlers.RotatingFileHandler(
+            target, maxBytes=config.max_log_size, backupCount=config.keeplogs,
+            encoding="utf-8")
+    except OSError as exc:
+        from mcollective.errors import ConfigError
+
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, FileNotFoundError):
+            reason = f"directory {os.path.dirname(target) or '.'} does not exist"
+        message = f"cannot open log file {target}: {reason}"
+        if forced:
+            # The daemon chose the file itself (console logging while daemonized).
+            raise ConfigError(message, key="statedir") from None
+        source = config.source("logfile")
+        raise ConfigError(message, file=source.file if source else None,
+                          line=source.line if source else None, key="logfile") from None
 
 
 def cycle_level() -> str:

@@ -148,6 +148,9 @@ class LoopbackConnector(Connector):
 class LoopbackPlugin:
     """Entry point ``loopback`` in ``mcollective.connectors``."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "Daemons and clients in one process, no broker at all (tests and demos)"
+
     @hookimpl
     @staticmethod
     def mco_connector_create(name: str, config: Config) -> Connector:

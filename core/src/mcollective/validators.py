@@ -357,6 +357,10 @@ BUILTIN: dict[str, Validator] = {
 class ShellSafe:
     """Plugin object for ``shellsafe``."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = ("Strings without shell metacharacters: no backtick, $, ;, |, &, >, <, "
+                   "newline or NUL")
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Validator:
@@ -365,6 +369,9 @@ class ShellSafe:
 
 class IPv4Address:
     """Plugin object for ``ipv4address``."""
+
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "A dotted-quad IPv4 address, without prefix length or leading zeros"
 
     @hookimpl
     @staticmethod
@@ -375,6 +382,9 @@ class IPv4Address:
 class IPv6Address:
     """Plugin object for ``ipv6address``."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "An IPv6 address in any textual form, without prefix length"
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Validator:
@@ -383,6 +393,9 @@ class IPv6Address:
 
 class IPAddress:
     """Plugin object for ``ipaddress`` (IPv4 or IPv6)."""
+
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "An IPv4 or IPv6 address"
 
     @hookimpl
     @staticmethod

@@ -45,7 +45,6 @@ def test_configured_files_in_order_relative_to_the_config(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("line", "key"), [
     ("plugin.yaml =", "plugin.yaml"),
     (f"plugin.yaml = {os.pathsep}", "plugin.yaml"),
-    ("plugin.yaml.interval = 5", "plugin.yaml.interval"),
 ])
 def test_bad_configuration_names_file_line_and_key(tmp_path: Path, line: str,
                                                    key: str) -> None:

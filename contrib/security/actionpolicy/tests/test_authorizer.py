@@ -110,12 +110,15 @@ def test_broken_files_deny_and_log_once(tmp_path: Path,
             decision = auth.authorize(request(), "x", NODE)
             assert not decision.allowed
     assert f"{policy}:2" in decision.reason
+    # The caller is told which file and line to fix, not just "not authorized".
+    assert decision.notice.startswith("service.policy:2 on this node cannot be parsed")
     assert len([r for r in caplog.records if "service.policy:2" in r.getMessage()]) == 1
     write(policy, "policy default allow\n")
     assert auth.authorize(request(), "x", NODE).allowed
-    write(tmp_path / "groups", "bad alice\n")
+    write(tmp_path / "groups", "admins user=root\nbad /(/\n")
     decision = auth.authorize(request(), "x", NODE)
     assert not decision.allowed and "groups file is broken" in decision.reason
+    assert decision.notice.startswith("groups:2 on this node cannot be parsed")
     (tmp_path / "groups").unlink()
     policy.write_bytes(b"policy default allow\n\xff\n")
     decision = auth.authorize(request(), "x", NODE)
@@ -143,11 +146,16 @@ def test_plugin_from_config_file(tmp_path: Path) -> None:
     assert auth.authorize(request(), "x", NODE).allowed
 
 
-def test_policy_dir_setting_and_bad_keys(tmp_path: Path) -> None:
+def test_policy_dir_setting_and_bad_keys(tmp_path: Path,
+                                        caplog: pytest.LogCaptureFixture) -> None:
     config = config_from_text(f"plugin.actionpolicy.policy_dir = {tmp_path}\n",
                               role="server")
     assert create_authorizer(config).settings.policy_dir == tmp_path
-    with pytest.raises(ConfigError, match=r"plugin\.actionpolicy\.allow_unconfgured"):
-        create_authorizer(config_from_text("plugin.actionpolicy.allow_unconfgured = 1\n"))
+    # A misspelt key is warned about and ignored, which keeps the safe default.
+    with caplog.at_level(logging.WARNING, "mcollective.config"):
+        auth = create_authorizer(config_from_text(
+            "plugin.actionpolicy.allow_unconfgured = 1\n"))
+    assert auth.settings.allow_unconfigured is False
+    assert "did you mean 'plugin.actionpolicy.allow_unconfigured'?" in caplog.text
     with pytest.raises(ConfigError, match="default_name"):
         create_authorizer(config_from_text("plugin.actionpolicy.default_name = ../x\n"))

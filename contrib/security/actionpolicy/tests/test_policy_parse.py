@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from mcollective.filters import Node
@@ -106,6 +108,7 @@ def test_is_compound() -> None:
     ("policy default maybe", 1, "allow or deny"),
     ("policy default deny\n\npolicy default allow", 3, "already set on line 1"),
     ("allow\talice\t*\t*\t*", 1, "neither a caller id"),
+    ("allow\t/^user=(a/\t*\t*\t*", 1, "not a valid regular expression"),
     ("allow\tuser=a\tsto-p\t*\t*", 1, "not an action name"),
     ("allow\tuser=a\t*\tcountry\t*", 1, "no operator"),
     ("allow\tuser=a\t*\t(country=uk and\t*", 1, "cannot end with"),
@@ -119,12 +122,43 @@ def test_errors_name_file_and_line(text: str, line: int, message: str) -> None:
     assert str(info.value).startswith(f"/etc/p/svc.policy:{line}: ")
 
 
-def test_groups_file() -> None:
+def test_groups_file(caplog: pytest.LogCaptureFixture) -> None:
     groups = parse_groups("# admins\nadmins user=root user=alice\n\nempty\n", "groups")
     assert groups == {"admins": frozenset({"user=root", "user=alice"}), "empty": frozenset()}
-    with pytest.raises(PolicyError, match=r"groups:2: .*not a caller id"):
-        parse_groups("ok user=a\nbad alice\n", "groups")
+    # Bare members: both upstream implementations take them as written and compare them
+    # exactly, so they load (with a warning saying what they can match).
+    with caplog.at_level(logging.WARNING, logger="mcollective.actionpolicy"):
+        bare = parse_groups("ok user=a\nbare alice /^choria=.+\\.ops$/\n", "groups")
+    assert bare["bare"] == frozenset({"alice", "/^choria=.+\\.ops$/"})
+    assert "groups:2: group 'bare': member 'alice' is not a caller id" in caplog.text
+    assert "/^choria" not in caplog.text
+    with pytest.raises(PolicyError, match=r"groups:1: group 'g': member '/\(/' is not a valid "
+                       "regular expression"):
+        parse_groups("g /(/\n", "groups")
     with pytest.raises(PolicyError, match="already defined on line 1"):
         parse_groups("a user=x\na user=y\n", "groups")
     with pytest.raises(PolicyError, match="invalid group name"):
         parse_groups("user=x user=y\n", "groups")
+
+
+def test_regular_expression_callers() -> None:
+    # Ruby actionpolicy and go-choria: a caller between slashes is a regular expression,
+    # searched in the caller id (anchor it to match the whole id).
+    text = ("policy default deny\n"
+            "allow\t/^choria=.+\\.ops\\.mcollective$/ user=root\tstatus\t*\t*\n"
+            "allow\t/admin/\t*\t*\t*\n")
+    assert decide(text, "choria=bob.ops.mcollective", "status") is True
+    assert decide(text, "choria=bob.ops.mcollective", "stop") is False
+    assert decide(text, "choria=bob.dev.mcollective", "status") is False
+    assert decide(text, "user=root", "status") is True
+    assert decide(text, "user=sysadmin", "stop") is True  # searched, not anchored
+    assert decide(text, "user=alice", "status") is False
+
+
+def test_groups_with_bare_and_regex_members() -> None:
+    groups = parse_groups("ops /^choria=.+\\.ops$/ alice user=carol\n", "groups")
+    text = "policy default deny\nallow\tops\t*\t*\t*\n"
+    assert decide(text, "choria=bob.ops", "x", groups=groups) is True
+    assert decide(text, "user=carol", "x", groups=groups) is True
+    assert decide(text, "alice", "x", groups=groups) is True  # exact, as upstream
+    assert decide(text, "user=alice", "x", groups=groups) is False

@@ -211,9 +211,9 @@ def test_inspect_defaults_come_from_the_client_config(tmp_path: Path) -> None:
     run = Run("inspect", "-c", str(cfg)).ok()
     assert "jwt=alice" in run.out and "OK, a trusted issuer" in run.out
     # An explicitly named configuration that is broken is an error...
-    cfg.write_text("plugin.jwt.nonsense = 1\n")
+    cfg.write_text("plugin.jwt.clock_skew = soon\n")
     broken = Run("inspect", "-c", str(cfg))
-    assert broken.code == 1 and "plugin.jwt.nonsense" in broken.err
+    assert broken.code == 1 and "plugin.jwt.clock_skew" in broken.err
     # ...and without a token anywhere, inspect says what it needs.
     cfg.write_text("")
     none = Run("inspect", "-c", str(cfg))

@@ -134,7 +134,6 @@ def test_missing_server_token_names_the_server_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("line", "key"), [
-    ("plugin.jwt.tokn = x", "plugin.jwt.tokn"),
     ("plugin.jwt.sign_replies = sometimes", "plugin.jwt.sign_replies"),
     ("plugin.jwt.clock_skew = -1", "plugin.jwt.clock_skew"),
     ("plugin.jwt.clock_skew = soon", "plugin.jwt.clock_skew"),
@@ -257,3 +256,14 @@ def test_provider_without_token_file_never_reloads() -> None:
     own = OwnToken(tokens.parse(client_token()))
     assert own.get() is own.get()
     assert Issuers([ISSUER.public_key()]).names == ["I-" + keys.public_hex(ISSUER)]
+
+
+def test_a_misspelt_key_is_named_in_a_warning(tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    # Unknown plugin keys warn (core's rule); a misspelt required key is then "not set".
+    cfg = _setup(tmp_path, skip=("plugin.jwt.token",), extra="plugin.jwt.tokn = x\n")
+    with caplog.at_level("WARNING", logger="mcollective.config"):
+        error = _error(cfg)
+    assert error.key == "plugin.jwt.token" and "is not set" in str(error)
+    assert "ignoring unknown key 'plugin.jwt.tokn' for plugin 'jwt' (did you mean " \
+        "'plugin.jwt.token'?)" in caplog.text

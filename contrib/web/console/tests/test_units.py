@@ -114,8 +114,8 @@ def test_settings_from_the_client_configuration(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"plugin\.web\.login_rate"):
         WebSettings.from_config(bad)
     unknown = config_from_text("plugin.web.lisen = 1\n")
-    with pytest.raises(ConfigError, match="unknown key"):
-        WebSettings.from_config(unknown)
+    assert WebSettings.from_config(unknown).port == WebSettings.from_config(
+        config_from_text("")).port
     with pytest.raises(ConfigError, match="without TLS"):
         WebSettings.from_config(config, listen="10.1.2.3:8080")
     assert WebSettings.from_config(config, listen="10.1.2.3:8080",

@@ -28,11 +28,31 @@ log = logging.getLogger(__name__)
 def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Options may come anywhere, as users type them: ``mco rpc AGENT ACTION --dt 2
     key=value`` (plain argparse stops collecting positionals at the first option)."""
-    has_subcommands = any(isinstance(a, argparse._SubParsersAction)
-                          for a in parser._actions)
-    if has_subcommands:
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if subcommands:
+        _share_options(parser, subcommands)
         return parser.parse_args(argv)
     return parser.parse_intermixed_args(argv)
+
+
+def _share_options(parser: argparse.ArgumentParser,
+                   subcommands: list[argparse._SubParsersAction]) -> None:
+    """Let the command's options follow its subcommand too (``mco plugin doc NAME -c
+    FILE``), as MCollective accepted them: each subcommand parser gets a copy of every
+    option it does not define itself, defaulting to SUPPRESS so that an option given
+    before the subcommand is not reset by the subcommand's parser."""
+    import copy
+
+    shared = [a for a in parser._actions if a.option_strings
+              and not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)]
+    for action in subcommands:
+        for sub in set(action.choices.values()):
+            for option in shared:
+                if any(s in sub._option_string_actions for s in option.option_strings):
+                    continue
+                twin = copy.copy(option)
+                twin.default = argparse.SUPPRESS
+                sub._add_action(twin)
 
 
 def _console(stream: Any, *, color: bool = True) -> Console:
@@ -205,7 +225,13 @@ class Application:
             client.with_filter(words)
 
     def discovery_line(self, client: Any, count: int) -> None:
-        """MCollective's discovery line, on stderr so stdout stays parseable."""
+        """MCollective's discovery line, on stderr so stdout stays parseable. When no
+        discovery ran (``-I`` naming nodes exactly), it says so instead of claiming a
+        wait that did not happen."""
+        if getattr(client, "discovery_skipped", False):
+            self.err.print(f"Discovery skipped: the {count} node(s) named are addressed "
+                           "directly", markup=False)
+            return
         timeout = client.effective_discovery_timeout()
         during = f" for {timeout:g} second(s)" if timeout else ""
         self.err.print(f"Discovering hosts using the {client.discovery_method} method"

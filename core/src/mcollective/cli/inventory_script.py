@@ -26,6 +26,7 @@ evaluated.
 
 from __future__ import annotations
 
+import re
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -119,6 +120,15 @@ class InventoryScript:
     @classmethod
     def load(cls, path: str | Path) -> InventoryScript:
         try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise MCollectiveError(f"inventory script {path} does not exist") from None
+        except OSError as exc:
+            raise MCollectiveError(f"inventory script {path}: cannot read: "
+                                   f"{exc.strerror or exc}") from None
+        if RUBY_DSL.search(text):
+            raise MCollectiveError(ruby_dsl_message(str(path), text))
+        try:
             namespace = runpy.run_path(str(path), run_name="mco_inventory_script")
         except FileNotFoundError:
             raise MCollectiveError(f"inventory script {path} does not exist") from None
@@ -146,3 +156,42 @@ class InventoryScript:
         except Exception as exc:
             raise MCollectiveError(f"inventory script {self.path} failed for "
                                    f"{node.identity}: {type(exc).__name__}: {exc}") from None
+
+
+#: MCollective's Ruby inventory DSL: ``inventory do`` (or ``inventory {``) at a line start.
+RUBY_DSL = re.compile(r"^\s*inventory\s*(?:do\b|\{)", re.M)
+_RUBY_FORMAT = re.compile(r"""^\s*format\s*\(?\s*("(?:[^"\\]|\\.)*"|'[^']*')""", re.M)
+_RUBY_FIELDS = re.compile(r"fields\s*(?:\{|do\b)\s*\[(.*?)\]\s*(?:\}|end\b)", re.S)
+_RUBY_FIELD = re.compile(r"""^(identity|classes|agents|collectives|data_plugins|version|
+                             main_collective|facts\[\s*(["'])([^"']+)\2\s*\])$""", re.X)
+
+
+def ruby_dsl_message(path: str, text: str) -> str:
+    """Why a Ruby inventory script cannot run, and the Python file to write instead:
+    translated when the script is the usual ``format "..."`` plus ``fields { [...] }``
+    over identity, facts, classes and agents; the general shape otherwise."""
+    head = (f"inventory script {path} is written in MCollective's Ruby inventory DSL "
+            "(inventory do ... end); this mco runs a Python file instead, setting format "
+            "(and optionally fields(node) and heading)")
+    fmt = _RUBY_FORMAT.search(text)
+    found = _RUBY_FIELDS.search(text)
+    values: list[str] = []
+    if found:
+        for token in (t.strip() for t in found.group(1).split(",")):
+            match = _RUBY_FIELD.match(token)
+            if match is None:
+                values = []
+                break
+            fact = match.group(3)
+            values.append(f"node.facts[{fact!r}]" if fact is not None else f"node.{token}")
+    if fmt and values:
+        body = fmt.group(1)
+        if body.startswith("'"):
+            body = repr(body[1:-1])
+        suggestion = (f"format = {body}\n\n"
+                      f"def fields(node):\n    return {', '.join(values)}")
+        return f"{head}. The same report in Python:\n\n{suggestion}\n"
+    return (f"{head}, e.g.:\n\nformat = \"%-30s %s\"\n\ndef fields(node):\n"
+            "    return node.identity, node.facts[\"os.family\"]\n\n"
+            "(format = \"{identity:30} {facts[os.family]}\" alone does the same; see "
+            "'mco inventory --script' in docs/discovery.md)")

@@ -9,6 +9,9 @@ from mcollective import __version__
 from mcollective.errors import MCollectiveError, PluginLoadError
 from mcollective.plugins import installed_names, make_plugin_manager
 
+#: Spellings MCollective used for commands named differently here.
+ALIASES = {"describe_filter": "describe-filter"}
+
 
 def known_commands() -> list[str]:
     return installed_names("application")
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] == "--version":
         print(f"mco {__version__}")
         return 0
-    name, rest = argv[0], argv[1:]
+    name, rest = ALIASES.get(argv[0], argv[0]), argv[1:]
     plugins = make_plugin_manager()
     try:
         cls = plugins.application_class(name)

@@ -114,6 +114,9 @@ class RPCClient:
         self._filter: Filter | None = None
         self._discovered: list[str] | None = None
         self._supplied = False
+        #: Set by :meth:`discover` when no discovery ran (nodes supplied, or a filter of
+        #: literal identities addressed directly), so callers do not claim one did.
+        self.discovery_skipped = False
         self._ddl: AgentDDL | bool | None = False
         self._method: DiscoveryMethod | None = None
         self._method_name: str | None = None
@@ -283,6 +286,7 @@ class RPCClient:
         """Forget discovery results (the next call discovers again)."""
         self._discovered = None
         self._supplied = False
+        self.discovery_skipped = False
 
     def _changed(self) -> None:
         self._filter = None
@@ -366,6 +370,7 @@ class RPCClient:
         if nodes is not None:
             self._discovered = list(dict.fromkeys(nodes))
             self._supplied = True
+            self.discovery_skipped = True
             return list(self._discovered)
         if self._discovered is not None:
             return list(self._discovered)
@@ -375,6 +380,7 @@ class RPCClient:
         literal = self.literal_identities() if method.broadcast else None
         if literal is not None:
             self._discovered = literal
+            self.discovery_skipped = True
             return list(literal)
         self._link_mark = self.session.link_mark()  # a loss now leaves nodes out
         request = DiscoveryRequest(

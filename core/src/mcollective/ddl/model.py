@@ -23,7 +23,7 @@ import difflib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -555,16 +555,18 @@ class AgentDDL:
     # --- loading ------------------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, obj: Any, source: str | Path | None = None) -> AgentDDL:
+    def from_dict(cls, obj: Any, source: str | Path | None = None, *,
+                  reword: Callable[[str], str] | None = None) -> AgentDDL:
         """Build from a decoded JSON DDL, checking its structure.
 
         Raises :class:`DDLFormatError` (a :class:`DDLError`) naming ``source`` and every
-        malformed field.
+        malformed field. ``reword`` rewrites the places named in warnings, for formats
+        read as an agent DDL (a data plugin's DDL is one action called ``query``).
         """
         label = str(source) if source is not None else _label(obj)
         if not isinstance(obj, dict):
             raise DDLFormatError(label, [f"must be a JSON object, got {type(obj).__name__}"])
-        doc, problems = check_document(obj, label)
+        doc, problems = check_document(obj, label, reword=reword)
         if problems:
             raise DDLFormatError(label, [p for _, p in problems])
         meta = AgentMetadata(**{k: doc["metadata"].get(k) for k in _METADATA_FIELDS})

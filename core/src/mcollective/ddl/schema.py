@@ -10,6 +10,13 @@ author has to find the mistake in a file of several hundred lines.
 
 Things voluptuous cannot see (duplicate action names, regexes that do not compile,
 aggregates over undeclared outputs, unknown keys) are checked in :func:`check_document`.
+
+Where Choria's published JSON schema is stricter than go-choria's loader (which only
+decodes the JSON into structs), we load what go-choria loads and warn: input and output
+names outside ``^[a-z0-9_]+$``, inputs without ``optional``/``prompt``/``description``,
+string inputs without ``validation``/``maxlength``, outputs without ``display_as``, empty
+or missing metadata texts. Those DDLs are served by real Choria nodes, so refusing them
+would make an agent that works there unusable here (see ``docs/ddl.md``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ INPUT_TYPES: tuple[str, ...] = ("string", "list", "boolean", "integer", "float",
                                 "hash", "array")
 DISPLAY_VALUES = ("ok", "failed", "always")
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
+#: What an input or output name may not hold, even though go-choria would load it.
+LOOSE_NAME_RE = re.compile(r"[\s=\x00-\x1f\x7f]")
 #: A ``validation`` that looks like this names a validator plugin, not a regex (Choria).
 VALIDATOR_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -83,8 +92,8 @@ def _name(what: str) -> Callable[[Any], str]:
 
 
 def _version(value: Any) -> str:
-    _text(value)
-    if not re.match(r"^(\d+\.)?(\d+\.)?(\*|\d+)$", value):
+    _string(value)
+    if value and not re.match(r"^(\d+\.)?(\d+\.)?(\*|\d+)$", value):
         # The schema asks for x.y.z; nothing depends on it, so do not refuse the agent.
         log.debug("DDL version %r is not of the form x.y.z", value)
     return value
@@ -114,6 +123,9 @@ def _type(value: Any) -> str:
 
 
 def _display(value: Any) -> str:
+    # Choria's own spelling of "always" (choria req --display all); any case.
+    if isinstance(value, str) and value.lower() in (*DISPLAY_VALUES, "all"):
+        return "always" if value.lower() == "all" else value.lower()
     if value not in DISPLAY_VALUES:
         raise vol.Invalid(f"must be one of {', '.join(DISPLAY_VALUES)}, got {value!r}")
     return str(value)
@@ -139,18 +151,30 @@ def _input_item(value: Any) -> dict[str, Any]:
         raise vol.Invalid("must be an object (JSON {...})")
     item = _INPUT_SCHEMA(value)
     kind = item["type"]
-    if kind == "string":
-        for key in ("validation", "maxlength"):
-            if key not in item:
-                raise vol.RequiredFieldInvalid(f"{REQUIRED} for string inputs", path=[key])
-    elif kind == "list" and "list" not in item:
+    # A string input without validation/maxlength is loaded by go-choria (accept anything,
+    # unlimited); check_document warns that the schema requires them.
+    if kind == "list" and "list" not in item:
         raise vol.RequiredFieldInvalid(f"{REQUIRED} for list inputs", path=["list"])
     return item
 
 
+def _loose_name(what: str) -> Callable[[Any], str]:
+    """Input and output names: go-choria accepts any JSON key, and real DDLs use upper-case
+    ones, so only refuse what could never be sent as ``name=value`` (empty, spaces, ``=``).
+    Names the schema would refuse are reported by :func:`_stricter_than_go`."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value or LOOSE_NAME_RE.search(value):
+            raise vol.Invalid(f"{value!r} is not a valid {what} name: it must not be empty "
+                              "or hold spaces, '=' or control characters")
+        return value
+
+    return check
+
+
 def _named_map(item: Callable[[Any], Any], what: str) -> Callable[[Any], dict[str, Any]]:
     """A JSON object whose keys are input or output names; keeps the file's order."""
-    check_name = _name(what)
+    check_name = _loose_name(what)
 
     def check(value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -163,6 +187,11 @@ def _named_map(item: Callable[[Any], Any], what: str) -> Callable[[Any], dict[st
                 if what == "input" and key == "process_results":
                     raise vol.Invalid("'process_results' is reserved for the RPC layer")
                 out[key] = item(sub)
+                # go-choria leaves these empty; a label is more use than nothing.
+                if what == "input" and not out[key].get("prompt"):
+                    out[key]["prompt"] = key
+                if what == "output" and not out[key].get("display_as"):
+                    out[key]["display_as"] = key
             except vol.MultipleInvalid as exc:
                 for err in exc.errors:
                     err.prepend([key])
@@ -222,11 +251,13 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
 
 # --- schemas --------------------------------------------------------------------------------
 
+# Keys the schema requires but go-choria's loader does not are Optional here, with
+# go-choria's zero values as defaults; _stricter_than_go() warns about them.
 _INPUT_SCHEMA = vol.Schema({
-    vol.Required("prompt", msg=REQUIRED): _text,
-    vol.Required("description", msg=REQUIRED): _text,
+    vol.Optional("prompt", default=""): _string,
+    vol.Optional("description", default=""): _string,
     vol.Required("type", msg=REQUIRED): _type,
-    vol.Required("optional", msg=REQUIRED): _boolean,
+    vol.Optional("optional", default=False): _boolean,
     vol.Optional("default"): _any,
     vol.Optional("validation"): _string,
     vol.Optional("maxlength"): _maxlength,
@@ -234,8 +265,8 @@ _INPUT_SCHEMA = vol.Schema({
 }, extra=vol.ALLOW_EXTRA)
 
 _OUTPUT_SCHEMA = vol.Schema({
-    vol.Required("description", msg=REQUIRED): _string,
-    vol.Required("display_as", msg=REQUIRED): _string,
+    vol.Optional("description", default=""): _string,
+    vol.Optional("display_as", default=""): _string,
     vol.Optional("default"): _any,
     # Usually absent in DDLs converted from Ruby; null means the same.
     vol.Optional("type"): vol.Any(None, _type, msg="must be one of "
@@ -249,7 +280,7 @@ _AGGREGATE_SCHEMA = vol.Schema({
 
 _ACTION_SCHEMA = vol.Schema({
     vol.Required("action", msg=REQUIRED): _name("action"),
-    vol.Required("description", msg=REQUIRED): _text,
+    vol.Optional("description", default=""): _string,
     # The schema requires both; Choria's loader accepts their absence, and so do we.
     vol.Optional("input", default=dict): _named_map(_input_item, "input"),
     vol.Optional("output", default=dict): _named_map(_object(_OUTPUT_SCHEMA), "output"),
@@ -260,11 +291,11 @@ _ACTION_SCHEMA = vol.Schema({
 
 _METADATA_SCHEMA = vol.Schema({
     vol.Required("name", msg=REQUIRED): _name("agent"),
-    vol.Required("description", msg=REQUIRED): _text,
-    vol.Required("author", msg=REQUIRED): _text,
-    vol.Required("license", msg=REQUIRED): _text,
-    vol.Required("version", msg=REQUIRED): _version,
-    vol.Required("url", msg=REQUIRED): _text,
+    vol.Optional("description", default=""): _string,
+    vol.Optional("author", default=""): _string,
+    vol.Optional("license", default=""): _string,
+    vol.Optional("version", default=""): _version,
+    vol.Optional("url", default=""): _string,
     vol.Required("timeout", msg=REQUIRED): _timeout,
     vol.Optional("provider"): vol.Any(None, _string, msg="must be a string"),
     vol.Optional("service"): vol.Any(None, _boolean, msg="must be true or false"),
@@ -334,7 +365,8 @@ def format_error(doc: Any, err: vol.Invalid) -> str:
     return f"{where}: {text}" if where else text
 
 
-def check_document(doc: dict[str, Any], source: str = "agent DDL"
+def check_document(doc: dict[str, Any], source: str = "agent DDL", *,
+                   reword: Callable[[str], str] | None = None
                    ) -> tuple[dict[str, Any], list[tuple[list[Any], str]]]:
     """Validate and normalise a DDL document; ``source`` names it in warnings.
 
@@ -355,6 +387,14 @@ def check_document(doc: dict[str, Any], source: str = "agent DDL"
     schema_url = norm["$schema"]
     if schema_url not in KNOWN_SCHEMAS:
         log.warning("%s: unknown $schema %r; reading it as an agent DDL", source, schema_url)
+    stricter = _stricter_than_go(doc)
+    if reword is not None:
+        stricter = [reword(note) for note in stricter]
+    if stricter:
+        shown = "; ".join(stricter[:STRICTER_SHOWN])
+        more = len(stricter) - STRICTER_SHOWN
+        log.warning("%s: loaded as go-choria loads it, but Choria's DDL schema would refuse "
+                    "it: %s%s", source, shown, f" (and {more} more)" if more > 0 else "")
     _warn_unknown(source, doc, [], "top", doc.keys())
     _warn_unknown(source, doc, ["metadata"], "metadata", doc["metadata"].keys())
 
@@ -393,6 +433,55 @@ def check_document(doc: dict[str, Any], source: str = "agent DDL"
                 log.warning("%s: %s: %s() summarises '%s', which is not a declared output",
                             source, where, agg["function"], out)
     return norm, problems
+
+
+#: How many schema differences one warning lists before "and N more".
+STRICTER_SHOWN = 5
+
+_METADATA_TEXTS = ("description", "author", "license", "version", "url")
+
+
+def _stricter_than_go(doc: dict[str, Any]) -> list[str]:
+    """What Choria's JSON schema requires that go-choria's loader (and so this one) does
+    not: each entry names the place, as in error messages. ``doc`` passed the schema
+    above, so its shapes are known."""
+    notes: list[str] = []
+
+    def note(path: list[Any], text: str) -> None:
+        where = "metadata" if path == ["metadata"] else describe_path(doc, path)[0]
+        notes.append(f"{where}: {text}" if where else text)
+
+    def missing(obj: dict[str, Any], keys: Iterable[str]) -> list[str]:
+        return [k for k in keys if k not in obj or obj[k] == ""]
+
+    meta = doc["metadata"]
+    gone = missing(meta, _METADATA_TEXTS)
+    if gone:
+        note(["metadata"], f"no {', '.join(repr(k) for k in gone)}")
+    for i, action in enumerate(doc["actions"]):
+        gone = missing(action, ("description",)) + [k for k in ("input", "output")
+                                                      if k not in action]
+        if gone:
+            note(["actions", i], f"no {', '.join(repr(k) for k in gone)}")
+        display = action.get("display")
+        if isinstance(display, str) and display not in DISPLAY_VALUES:
+            note(["actions", i], f"display {display!r} is not one of "
+                 f"{', '.join(DISPLAY_VALUES)}")
+        for what in ("input", "output"):
+            for name, item in action.get(what, {}).items():
+                path = ["actions", i, what, name]
+                if not NAME_RE.match(name):
+                    note(path, f"name {name!r} is not lower-case letters, digits and '_'")
+                if what == "input":
+                    keys = ["prompt", "description", "optional"]
+                    if str(item.get("type", "")).lower() == "string":
+                        keys += ["validation", "maxlength"]
+                else:
+                    keys = ["description", "display_as"]
+                gone = [k for k in keys if k not in item]
+                if gone:
+                    note(path, f"no {', '.join(repr(k) for k in gone)}")
+    return notes
 
 
 def _default_fits(item: dict[str, Any], default: Any) -> bool:

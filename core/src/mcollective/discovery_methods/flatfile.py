@@ -17,7 +17,7 @@ _SUFFIX_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
 class FlatfileDiscovery(DiscoveryMethod):
-    """Read identities from a text, JSON or YAML file (see :mod:`.nodelist`).
+    """Read identities from a text, JSON or YAML file.
 
     Options: ``--do FILE`` (or ``file=FILE``) and ``--do format=text|json|yaml``
     (default: by the file's suffix, else by its content). Only ``-I`` filters can be

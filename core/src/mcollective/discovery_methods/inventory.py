@@ -19,8 +19,12 @@ Choria's::
 
 ``-I group:NAME`` selects a group's members. A node that does not list its agents (or
 collectives) is assumed to have them: the file cannot know, and the request itself
-still carries the filter for the node to check. Data-plugin functions in ``-S`` are
-false (the file has no data plugins).
+still carries the filter for the node to check. A group with only a name (Choria's
+schema requires nothing else) has every node of the file. Choria's ``with('x')``
+expression function is read as the class or fact test it names; data-plugin functions
+(``fstat(...)``, and Choria's ``fact()``/``include()``) are refused with an error naming
+them, in groups and in ``-S``, because the file cannot answer them and evaluating them
+would match nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from mcollective.discovery import (
 )
 from mcollective.errors import FilterSyntaxError
 from mcollective.filters import Filter, Node
+from mcollective.filters._compound import data_queries
 from mcollective.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,7 @@ class Inventory:
                 in_groups |= self.members(entry[len(GROUP_PREFIX):])
         rest = Filter(facts=flt.facts, classes=flt.classes, agents=flt.agents,
                       compound=flt.compound)
+        refuse_data_functions(rest, f"{self.source}: the compound filter")
         by_identity = Filter(identities=plain) if plain else None
         found = []
         for node in self.nodes:
@@ -225,7 +231,7 @@ def _nodes(raw: Any, source: str) -> list[InventoryNode]:
         out[identity] = InventoryNode(
             identity=identity, facts=facts,
             classes=_strings(body.get("classes") or [], f"{where}.classes"),
-            agents=(_strings(body["agents"], f"{where}.agents")
+            agents=(_agent_names(body["agents"], f"{where}.agents")
                     if body.get("agents") is not None else None),
             collectives=(_strings(body["collectives"], f"{where}.collectives")
                          if body.get("collectives") else None),
@@ -249,13 +255,18 @@ def _groups(raw: Any, source: str) -> list[tuple[str, Filter | tuple[str, ...]]]
     for name, body, where in items:
         if not isinstance(name, str) or not name:
             raise DiscoveryError(f"{where}: group names must be non-empty strings")
-        if isinstance(body, list):
+        if body is None or (isinstance(body, dict) and set(body) <= {"name"}):
+            # Choria's schema requires only the name; an empty filter matches every node,
+            # so a group without one is every node of the file.
+            out.append((name, Filter()))
+        elif isinstance(body, list):
             out.append((name, tuple(check_identity(n, where) for n in body)))
         elif isinstance(body, dict) and "nodes" in body:
             members = _strings(body["nodes"], f"{where}.nodes")
             out.append((name, tuple(check_identity(n, where) for n in members)))
-        elif isinstance(body, dict) and isinstance(body.get("filter"), dict):
-            out.append((name, _group_filter(body["filter"], where)))
+        elif isinstance(body, dict) and "filter" in body and (
+                body["filter"] is None or isinstance(body["filter"], dict)):
+            out.append((name, _group_filter(body["filter"] or {}, where)))
         else:
             raise DiscoveryError(f"{where}: a group is a list of identities, or a mapping "
                                  "with 'nodes' or 'filter'")
@@ -276,9 +287,38 @@ def _group_filter(raw: Mapping[str, Any], where: str) -> Filter:
     if any(i.startswith(GROUP_PREFIX) for i in kwargs.get("identities", [])):
         raise DiscoveryError(f"{where}.filter: a group cannot refer to other groups")
     try:
-        return Filter.build(**kwargs)
+        flt = Filter.build(**kwargs)
     except FilterSyntaxError as exc:
-        raise DiscoveryError(f"{where}.filter: {exc}") from None
+        hint = ("\n(of Choria's expression language, compound filters here take with('...')"
+                " tests joined by and, or, not and parentheses)") if "compound" in kwargs else ""
+        raise DiscoveryError(f"{where}.filter: {exc}{hint}") from None
+    refuse_data_functions(flt, f"{where}.filter")
+    return flt
+
+
+def refuse_data_functions(flt: Filter, where: str) -> None:
+    """A compound filter calling a data function (``fstat(...)``, or Choria expression
+    functions other than ``with()`` such as ``fact(...)``/``include(...)``) needs the
+    node to answer it; an inventory file cannot, and evaluating it here would quietly
+    match nothing. Refuse it, naming the function."""
+    for expr in flt.compound:
+        queries = data_queries(expr)
+        if queries:
+            plugin = queries[0][0]
+            raise DiscoveryError(
+                f"{where}: {plugin}() cannot be evaluated from an inventory file (it asks "
+                "the node); use fact, class, agent and identity tests (Choria's with('x') "
+                "is one) or another discovery method")
+
+
+def _agent_names(value: Any, where: str) -> tuple[str, ...]:
+    """A node's agents: names, or go-choria's ``{name: ..., version: ...}`` objects."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        names = [item.get("name") if isinstance(item, Mapping) else item for item in value]
+        if all(isinstance(n, str) and n for n in names):
+            return tuple(names)  # type: ignore[arg-type]
+    raise DiscoveryError(f"{where}: must be a list of agent names or of {{name, version}} "
+                         "objects")
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

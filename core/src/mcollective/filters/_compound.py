@@ -383,6 +383,10 @@ class _Lexer:
         save = self.pos
         self.skip_space()
         written = self.operator()
+        if name == "with":
+            if written is None:
+                self.pos = save
+            return self.with_call(query, output, written, start)
         if written is None:
             self.pos = save
             return DataTest(name, query, output)
@@ -392,6 +396,26 @@ class _Lexer:
             return DataTest(name, query, output, op, value)
         except FilterSyntaxError as exc:
             raise self.error(str(exc), op_pos) from None
+
+    def with_call(self, query: str | None, output: str | None, written: str | None,
+                  start: int) -> Expr:
+        """Choria's ``with('apache')`` / ``with('country=uk')`` / ``with('/^web/')``: one
+        class or fact test, written the way Choria's expression language (and so Choria
+        inventory files) writes it. It becomes the plain test, so nodes that never heard
+        of ``with`` answer it; without this it would be read as a call of a data plugin
+        named ``with`` and match nothing."""
+        usage = "with() takes one quoted class or fact test, e.g. with('apache') or " \
+                "with('country=uk')"
+        if query is None or output is not None or written is not None:
+            raise self.error(usage, start)
+        try:
+            inner = _Parser(query).parse()
+        except FilterSyntaxError as exc:
+            raise self.error(f"in with({query!r}): {exc.args[0] if exc.args else exc}",
+                             start) from None
+        if not isinstance(inner, ClassTest | FactFilter):
+            raise self.error(usage, start)
+        return inner
 
     def operator(self) -> str | None:
         for op in _WRITTEN_OPERATORS:

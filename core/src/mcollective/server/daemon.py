@@ -513,11 +513,12 @@ class Daemon:
             data = action_ddl.validate(request.data, validators=self._validator)
         except DDLValidationError as exc:
             return self._reply(request, identity, 3 if exc.missing else 4, str(exc))
-        decision_reason = ""
+        decision_reason = notice = ""
         if self.authorizer is not None:
             try:
                 decision = self.authorizer.authorize(request, action, self.node(identity))
                 allowed, decision_reason = decision.allowed, decision.reason
+                notice = decision.notice
             except Exception as exc:
                 allowed, decision_reason = False, f"authorization failed: {exc}"
                 log.exception("authorization plugin failed")
@@ -525,7 +526,8 @@ class Daemon:
                 self.stats.incr("authfailures")
                 self._audit(request, action, data, False, decision_reason, 1)
                 return self._reply(request, identity, 1,
-                                   "You are not authorized to call this agent or action")
+                                   "You are not authorized to call this agent or action"
+                                   + (f": {notice}" if notice else ""))
         self._audit(request, action, data, True if self.authorizer else None,
                     decision_reason, None)
         agent_request = AgentRequest(

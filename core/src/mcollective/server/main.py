@@ -34,7 +34,7 @@ from typing import IO
 from mcollective import __version__, systemd
 from mcollective.config import Config, load_config
 from mcollective.errors import MCollectiveError
-from mcollective.log import cycle_level, setup_logging
+from mcollective.log import check_log_target, cycle_level, setup_logging
 
 log = logging.getLogger("mcollective.server")
 
@@ -190,8 +190,31 @@ def _await_report(fd: int) -> int:
     return 1
 
 
+class EarlyRecords(logging.Handler):
+    """Holds the warnings logged while the configuration is read (a skipped line, an
+    unknown plugin key), before logging is set up, so they reach the log the
+    configuration chooses instead of a daemon's /dev/null stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def replay(self, to_stderr: bool = False) -> None:
+        for record in self.records:
+            if to_stderr:
+                if logging.lastResort is not None:
+                    logging.lastResort.handle(record)
+            else:
+                logging.getLogger(record.name).handle(record)
+        self.records.clear()
+
+
 def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
-        loglevel: str | None, emulate: int = 0, emulate_offset: int = 0) -> int:
+        loglevel: str | None, emulate: int = 0, emulate_offset: int = 0,
+        early: EarlyRecords | None = None) -> int:
     from mcollective.server.daemon import Daemon
 
     logfile = None
@@ -199,9 +222,11 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
         # A daemon has no console: log next to its state instead of into /dev/null.
         config.statedir.mkdir(parents=True, exist_ok=True)
         logfile = str(config.statedir / f"mcollectived-{config.identity}.log")
+    # Fail before forking, so the user sees the error.
+    check_log_target(config, logfile)
     pid = PidFile(pidfile) if pidfile else None
     if pid:
-        pid.acquire()  # fail before forking, so the user sees the error
+        pid.acquire()
     report = StartupReport()
     if daemon_mode:
         if pid and pid._fh is not None:
@@ -214,7 +239,16 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
             except MCollectiveError as exc:
                 report.send(f"failed {exc}")
                 return 1
-    setup_logging(config, level=loglevel, logfile=logfile)
+    try:
+        setup_logging(config, level=loglevel, logfile=logfile)
+        if early is not None:
+            early.replay()
+    except MCollectiveError as exc:
+        # The log file was checked before forking; this is a directory removed since.
+        report.send(f"failed {exc}")
+        if pid:
+            pid.release()
+        raise
 
     stop = threading.Event()
     reload_requested = threading.Event()
@@ -310,17 +344,25 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    early = EarlyRecords()
+    root = logging.getLogger()
+    root.addHandler(early)
     try:
         config = load_config(args.config, role="server")
     except MCollectiveError as exc:
+        early.replay(to_stderr=True)
         print(f"mcollectived: {exc}", file=sys.stderr)
         return 1
+    finally:
+        root.removeHandler(early)
     daemon_mode = config.daemonize if args.daemonize is None else args.daemonize
     pidfile = args.pidfile or config.pidfile
     try:
         return run(config, pidfile=pidfile, daemon_mode=daemon_mode, loglevel=args.loglevel,
-                   emulate=args.emulate or 0, emulate_offset=args.emulate_offset)
+                   emulate=args.emulate or 0, emulate_offset=args.emulate_offset,
+                   early=early)
     except MCollectiveError as exc:
+        early.replay(to_stderr=True)
         print(f"mcollectived: {exc}", file=sys.stderr)
         return 1
 

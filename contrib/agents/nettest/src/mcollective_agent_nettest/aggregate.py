@@ -58,6 +58,9 @@ class NettestMma(Aggregate):
 class NettestMmaPlugin:
     """Plugin object for the ``mcollective.aggregates`` entry point."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "Minimum, maximum and average of a numeric output (the ping rtt) over every reply"
+
     @hookimpl
     @staticmethod
     def mco_aggregate_create(output: str, options: dict[str, Any]) -> Aggregate:

@@ -35,6 +35,9 @@ def nettest_fqdn(value: Any) -> None:
 class NettestFqdn:
     """Plugin object for the ``mcollective.validators`` entry point."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "A host name or an IP address"
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Any:

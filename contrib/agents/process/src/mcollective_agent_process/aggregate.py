@@ -68,6 +68,10 @@ class ProcessSummary(Aggregate):
 class ProcessSummaryPlugin:
     """Plugin object for the ``mcollective.aggregates`` entry point."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = ("How many hosts and processes matched, and their memory, over every "
+                   "reply of process list")
+
     @hookimpl
     @staticmethod
     def mco_aggregate_create(output: str, options: dict[str, Any]) -> Aggregate:

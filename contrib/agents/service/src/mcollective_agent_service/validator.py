@@ -23,6 +23,9 @@ def service_name(value: Any) -> None:
 class ServiceName:
     """Plugin object for the ``mcollective.validators`` entry point."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "What a service name may contain"
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Any:

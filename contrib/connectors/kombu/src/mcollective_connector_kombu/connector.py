@@ -164,6 +164,10 @@ class KombuConnector(Connector):
         #: redis: (collective, agent) -> local identities hosting it (from _desired).
         self._hosting: dict[tuple[str, str], tuple[str, ...]] = {}
         self._reply_queue: str | None = None
+        #: What requests carry in ``reply_to``: the reply queue's routing key. On AMQP the
+        #: queue itself may be replaced under it (see _ensure_reply_queue); elsewhere the
+        #: two are the same name.
+        self._reply_key: str | None = None
         #: Federation relays (desired state, like _desired): queue -> relay.
         self._relays: dict[str, _Relay] = {}
         self._reply_slot: IO[str] | None = None  # sqs: flock on our host reply queue
@@ -260,13 +264,14 @@ class KombuConnector(Connector):
     def subscribe_replies(self) -> str:
         def op() -> str:
             if self._reply_queue is None:
-                self._reply_queue = self._new_reply_queue_name()
+                self._reply_queue = self._reply_key = self._new_reply_queue_name()
             try:
                 self._ensure_reply_queue()
             except self._recoverable_errors():
                 self._broken = True  # declared again when the connection is back
             self._repair_if_not_started()
-            return self._reply_queue
+            assert self._reply_key is not None
+            return self._reply_key
 
         return self._on_consumer(op)
 
@@ -629,7 +634,7 @@ class KombuConnector(Connector):
                 "mco_on_malformed": self._transport_malformed,
             })
         if broker.family == "memory":
-            from mcollective_connector_kombu.transports import MemoryTransport
+            from mcollective_connector_kombu.memory_transport import MemoryTransport
 
             return kombu.Connection(broker.url, transport=MemoryTransport,
                                     transport_options={
@@ -933,15 +938,35 @@ class KombuConnector(Connector):
                 # Shared over time by the clients of this host: not exclusive.
                 self.policy.declare_node_queue(self._channel, self._reply_queue)
             else:
-                self.policy.declare_reply_queue(self._channel, self._reply_queue)
+                try:
+                    self.policy.declare_reply_queue(self._channel, self._reply_queue)
+                except Exception as exc:
+                    self._replace_stranded_reply_queue(exc)
+                    raise
                 if self.policy.is_amqp:
                     self._declare(topology.REPLY_EXCHANGE)
                     self._channel.queue_bind(queue=self._reply_queue,
                                              exchange=topology.REPLY_EXCHANGE.name,
-                                             routing_key=self._reply_queue)
+                                             routing_key=self._reply_key or self._reply_queue)
             self._reply_declared = True
         if self._on_message is not None and self._reply_queue not in self._consumers:
             self._consume(self._reply_queue, None)
+
+    def _replace_stranded_reply_queue(self, exc: Exception) -> None:
+        """A clustered RabbitMQ keeps an exclusive queue's record while the node that
+        held it is down or not yet forgotten: declaring it again from another node is
+        refused (405 RESOURCE_LOCKED, or 404 when its home node is down) for as long as
+        that lasts. The client then consumes on a queue with a new name, bound under
+        the same routing key, so the ``reply_to`` of requests already made stays valid
+        (replies that were queued on the dead node are lost with it)."""
+        code = getattr(exc, "reply_code", getattr(exc, "code", None))
+        if not self.policy.is_amqp or code not in (404, 405) or self._reply_queue is None:
+            return
+        old = self._reply_queue
+        self._reply_queue = topology.reply_queue(self.options.main_collective,
+                                                 self.options.identity, self.options.account)
+        log.warning("reply queue %s is held by a broker node that is gone (%s); "
+                    "receiving replies on %s", old, code, self._reply_queue)
 
     def _consume_all(self) -> None:
         """Start consuming every declared queue that is not consumed yet."""

@@ -3,8 +3,7 @@ what this connector relies on is true (see ``../shared/reference/kombu-transport
 for the measured behaviour that motivates each change).
 
 memory
-    ``queue_delete`` really forgets the queue and its bindings (kombu 5.7 left the
-    exchange table entry, so the next publish re-created the queue).
+    In ``memory_transport`` (re-exported here), which does not need redis-py.
 
 redis
     * Broadcast is PUB/SUB (fanout exchanges), so a dead node accumulates nothing.
@@ -55,43 +54,17 @@ from collections.abc import Iterable
 from queue import Empty
 from typing import Any
 
-from kombu.transport import memory, redis, virtual
+from kombu.transport import redis
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from mcollective_connector_kombu.delivery_tags import CountedDeliveryTags
 from mcollective_connector_kombu.malformed import MalformedGuard, report_malformed
+from mcollective_connector_kombu.memory_transport import MemoryChannel, MemoryTransport
+
+__all__ = ["MemoryChannel", "MemoryTransport"]  # re-exported, see memory_transport
 
 log = logging.getLogger(__name__)
-
-
-class MemoryChannel(MalformedGuard, CountedDeliveryTags, memory.Channel):
-    """In-process channel whose queues are private to this transport class."""
-
-    queues: dict[str, Any] = {}
-    events: Any = defaultdict(set)
-
-    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
-        """Drop a message for a queue that does not exist (stock memory:// creates
-        it, so a reply to a client that has gone would stay forever)."""
-        if queue in type(self).queues:
-            super()._put(queue, message, **kwargs)
-
-    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
-                     **kwargs: Any) -> None:
-        if if_empty and self._size(queue):
-            return
-        for exchange, routing_key, arguments in list(self.state.queue_bindings(queue)):
-            self.queue_unbind(queue, exchange, routing_key, arguments)
-        self.state.queue_bindings_delete(queue)
-        type(self).queues.pop(queue, None)
-
-
-class MemoryTransport(memory.Transport):
-    """``memory://`` for one process (tests): separate state from kombu's own."""
-
-    Channel = MemoryChannel
-    global_state = virtual.BrokerState()
 
 
 # --- redis ------------------------------------------------------------------------------

@@ -582,7 +582,12 @@ class NatsConnector(Connector):
         if not nc.is_connected:
             return  # replayed by nats-py once reconnected
         try:
-            await nc.flush(timeout=max(2, int(self.options.publish_timeout * 2)))
+            # Twice: nats-py writes a flush's PING straight to the socket, ahead of
+            # the SUBs still in its pending buffer (sent right after), so the first
+            # PONG may come before the server's -ERR for a refused SUB; the second
+            # PING follows the SUBs on the wire, and so does its PONG.
+            for _ in range(2):
+                await nc.flush(timeout=max(2, int(self.options.publish_timeout * 2)))
         except Exception as exc:
             log.warning("%s did not confirm our subscriptions (%s); they are sent again "
                         "when reconnecting", self.options.display, _describe_error(exc))

@@ -76,7 +76,13 @@ class ActionPolicy(Authorizer):
                             f"{'on' if allowed else 'off'}")
         policy = self._load(path, signature)
         if isinstance(policy, PolicyError):
-            return Decision(False, f"broken policy, denying: {policy}")
+            # Say which file and line to fix: without it the caller sees an ordinary
+            # denial and the operator has to guess that a policy line was not understood.
+            broken = policy.cause or policy
+            where = Path(broken.source).name + (f":{broken.line}" if broken.line else "")
+            return Decision(False, f"broken policy, denying: {policy}",
+                            notice=f"{where} on this node cannot be parsed, so every request "
+                            f"for '{agent}' is denied until it is fixed (see the node's log)")
         rule = policy.first_match(request.caller, action, node)
         if rule is not None:
             verb = "allowed" if rule.allow else "denied"
@@ -108,7 +114,9 @@ class ActionPolicy(Authorizer):
             result: Policy | PolicyError
             try:
                 if isinstance(groups, PolicyError):
-                    raise PolicyError(f"groups file is broken: {groups}", str(path))
+                    error = PolicyError(f"groups file is broken: {groups}", str(path))
+                    error.cause = groups
+                    raise error
                 result = parse_policy(_read(path), str(path), groups, str(self.groups_file))
                 log.info("actionpolicy: loaded %s (%d rules)", path, len(result.rules))
             except PolicyError as exc:

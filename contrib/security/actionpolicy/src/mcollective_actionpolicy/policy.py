@@ -13,14 +13,22 @@ Rules are ``allow|deny``, callers, actions, facts and optionally classes, separa
 TAB characters. The first rule that matches decides; when none does, ``policy default``
 does (or the plugin's ``allow_unconfigured`` when the file has no such line).
 
-Everything is validated when the file is read: an unparsable line is a
+Callers are caller ids (``user=alice``), group names from ``groups``, or regular
+expressions between slashes (``/^choria=.+[.]ops$/``), as both upstream implementations
+(Ruby actionpolicy and go-choria) accept. Group members are taken as written: a member
+that is not ``kind=name`` (``alice``) is accepted as upstream accepts it, matched
+exactly, and warned about, since it can only match a caller id spelt that way.
+
+Everything else is validated when the file is read: an unparsable line is a
 :class:`PolicyError` naming the file and line, and the authorizer then denies every
-request for that agent. The original skipped such lines with a debug message, which
-turned a mistyped ``deny`` into silent permission.
+request for that agent, telling the caller which file and line to fix. The original
+skipped such lines with a debug message, which turned a mistyped ``deny`` into silent
+permission.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,10 +36,15 @@ from dataclasses import dataclass
 from mcollective.errors import FilterSyntaxError
 from mcollective.filters import Filter, Node, parse_compound, parse_fact_filter
 from mcollective.security import CALLER_RE
+from mcollective.validators import ruby_regex
+
+log = logging.getLogger("mcollective.actionpolicy")
 
 _CALLER = re.compile(CALLER_RE)
 _GROUP = re.compile(r"^[\w.\-]+$")
 _ACTION = re.compile(r"^\w+$")
+#: ``/.../``: a caller regex (Ruby actionpolicy and go-choria both take these).
+_REGEX_TOKEN = re.compile(r"^/(.+)/$")
 _POLICY_DEFAULT = re.compile(r"^policy\s+default\s+(\S+)\s*$")
 #: A token that makes a facts or classes field a compound expression: ``!x``, ``not``,
 #: ``and``, ``or`` as the original decided, or any parenthesis (the original wanted a
@@ -46,6 +59,8 @@ class PolicyError(ValueError):
         where = f"{source}:{line}" if line is not None else source
         super().__init__(f"{where}: {message}")
         self.source, self.line = source, line
+        #: The groups file's error behind a policy that cannot be used because of it.
+        self.cause: PolicyError | None = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +73,15 @@ class Rule:
     actions: frozenset[str] | None
     filter: Filter | None
     line: int
+    #: ``/regex/`` callers, searched in the caller id as Ruby's ``=~`` and Go's
+    #: ``MatchString`` do (anchor them with ``^``/``$`` to match the whole id).
+    caller_patterns: tuple[re.Pattern[str], ...] = ()
 
     def matches(self, caller: str, action: str, node: Node) -> bool:
         # Exact membership: the original tested the caller as a substring of the policy
         # text, so ``uid=50`` matched a rule written for ``uid=500``.
-        if self.callers is not None and caller not in self.callers:
+        if self.callers is not None and caller not in self.callers and not any(
+                p.search(caller) for p in self.caller_patterns):
             return False
         if self.actions is not None and action not in self.actions:
             return False
@@ -105,9 +124,16 @@ def parse_groups(text: str, source: str) -> dict[str, frozenset[str]]:
             raise PolicyError(f"group {name!r} is already defined on line "
                               f"{first_seen[name]}", source, number)
         for member in members:
-            if not _CALLER.match(member):
-                raise PolicyError(f"group {name!r}: member {member!r} is not a caller id "
-                                  "(kind=name, e.g. user=alice)", source, number)
+            regex = _REGEX_TOKEN.match(member)
+            if regex:
+                _compile(regex.group(1), f"group {name!r}: member {member!r}", source,
+                         number)
+            elif not _CALLER.match(member):
+                # Ruby actionpolicy and go-choria take members as written and compare
+                # them exactly; refusing the file would deny every agent with a policy.
+                log.warning("%s:%s: group %r: member %r is not a caller id (kind=name, "
+                            "e.g. user=alice); it only matches a caller id spelt exactly so",
+                            source, number, name, member)
         groups[name] = frozenset(members)
         first_seen[name] = number
     return groups
@@ -152,31 +178,58 @@ def _parse_rule(line: str, number: int, source: str, groups: Mapping[str, frozen
     if fields[0] != verb:
         raise PolicyError(f"expected a TAB after {verb!r}", source, number)
     try:
+        callers, patterns = _callers(fields[1], groups, groups_source)
         return Rule(
             allow=verb == "allow",
-            callers=_callers(fields[1], groups, groups_source),
+            callers=callers,
             actions=_actions(fields[2]),
             filter=_node_filter(fields[3], fields[4] if len(fields) == 5 else None),
             line=number,
+            caller_patterns=patterns,
         )
     except (ValueError, FilterSyntaxError) as exc:
         raise PolicyError(str(exc), source, number) from None
 
 
-def _callers(field: str, groups: Mapping[str, frozenset[str]],
-             groups_source: str) -> frozenset[str] | None:
+def _compile(pattern: str, what: str, source: str, number: int) -> re.Pattern[str]:
+    try:
+        return ruby_regex(pattern)
+    except re.error as exc:
+        raise PolicyError(f"{what} is not a valid regular expression ({exc})", source,
+                          number) from None
+
+
+def _callers(field: str, groups: Mapping[str, frozenset[str]], groups_source: str
+             ) -> tuple[frozenset[str] | None, tuple[re.Pattern[str], ...]]:
+    """Exact caller ids and ``/regex/`` patterns of a callers field (groups expanded);
+    ``None`` for ``*``."""
     if field == "*":
-        return None
+        return None, ()
     out: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+
+    def add(token: str) -> None:
+        regex = _REGEX_TOKEN.match(token)
+        if regex:
+            try:
+                patterns.append(ruby_regex(regex.group(1)))
+            except re.error as exc:
+                raise ValueError(f"caller {token!r} is not a valid regular expression "
+                                 f"({exc})") from None
+        else:
+            out.add(token)
+
     for token in field.split():
         if token in groups:
-            out |= groups[token]
-        elif _CALLER.match(token):
-            out.add(token)
+            for member in groups[token]:
+                add(member)
+        elif _CALLER.match(token) or _REGEX_TOKEN.match(token):
+            add(token)
         else:
             raise ValueError(f"caller {token!r} is neither a caller id (kind=name, e.g. "
-                             f"user=alice) nor a group defined in {groups_source}")
-    return frozenset(out)
+                             f"user=alice), a /regular expression/ nor a group defined in "
+                             f"{groups_source}")
+    return frozenset(out), tuple(patterns)
 
 
 def _actions(field: str) -> frozenset[str] | None:

@@ -46,10 +46,10 @@ class ActionPolicySettings:
 
     @classmethod
     def from_config(cls, config: Config) -> ActionPolicySettings:
-        """Validate ``plugin.actionpolicy.*``; a bad or unknown key raises ConfigError
-        naming it. The policy directory defaults to ``policies`` beside the config file
-        (``<statedir>/policies`` when there is no file); relative paths are taken from
-        the config file's directory."""
+        """Validate ``plugin.actionpolicy.*``; a bad value raises ConfigError naming it,
+        an unknown key is ignored with a warning. The policy directory defaults to
+        ``policies`` beside the config file (``<statedir>/policies`` when there is no
+        file); relative paths are taken from the config file's directory."""
         values = config.plugin_config(PLUGIN, SCHEMA, DEFAULTS)
         raw = values.get("policy_dir")
         if raw:

@@ -56,8 +56,8 @@ class JwtSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> JwtSettings:
-        """Validate ``plugin.jwt.*``; an unknown key or a bad value raises ConfigError
-        naming the file, the line and the key."""
+        """Validate ``plugin.jwt.*``; a bad value raises ConfigError naming the
+        file, the line and the key; an unknown key is ignored with a warning."""
         # The skew tolerated for token times defaults to the one core tolerates for
         # request times (core key clock_skew), so one setting covers both.
         skew = getattr(config, "clock_skew", None)

@@ -48,7 +48,7 @@ class PskSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> PskSettings:
-        """Validate ``plugin.psk*``; a bad or unknown key raises ConfigError naming it."""
+        """Validate ``plugin.psk*``; a bad value raises ConfigError naming it."""
         values = config.plugin_config(PLUGIN, SCHEMA, {"callertype": DEFAULT_CALLERTYPE})
         keyfile = values.get("keyfile")
         return cls(

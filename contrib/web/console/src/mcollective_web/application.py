@@ -7,7 +7,7 @@
     mco web passwd NAME                                                  set a password
     mco web userdel NAME                                                 remove an account
     mco web users                                                        list accounts
-    mco web prove CHALLENGE                                              sign in with jwt
+    mco web prove CHALLENGE                                      sign in with jwt or x509
 
 Importing this module imports nothing of the web stack: ``mco`` lists and starts its
 applications without paying for FastAPI; only serving imports it.
@@ -62,8 +62,8 @@ class Web(Application):
         accounts.add_argument("--caller", metavar="KIND=NAME",
                               help="useradd: the caller id nodes see (default user=NAME)")
         accounts.add_argument("--token", metavar="FILE",
-                              help="useradd: the user's jwt client token, for delegated "
-                                   "signing under the jwt security plugin")
+                              help="useradd: the user's jwt client token, or x509 "
+                                   "certificate (PEM), for delegated signing")
         accounts.add_argument("--password-stdin", action="store_true",
                               help="read the password from the first line of stdin")
 
@@ -130,16 +130,34 @@ class Web(Application):
 
     @staticmethod
     def _token_caller(path: str) -> str | None:
-        """The caller id a jwt token names: the account's caller unless --caller says
-        otherwise (the console can only sign for the token's caller)."""
+        """The caller id a jwt token, or an x509 certificate (``cert=<common name>``),
+        names: the account's caller unless --caller says otherwise (the console can
+        only sign for the credential's caller)."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MCollectiveError(f"--token {path}: {getattr(exc, 'strerror', exc)}"
+                                   ) from None
+        if "-----BEGIN CERTIFICATE-----" in text:
+            try:
+                from cryptography import x509
+
+                from mcollective_security_x509.pki import CertificateError, certname
+            except ImportError:
+                return None
+            try:
+                cert = x509.load_pem_x509_certificate(text.encode("ascii", "replace"))
+                return f"cert={certname(cert)}"
+            except (ValueError, CertificateError) as exc:
+                raise MCollectiveError(f"--token {path}: {exc}") from None
         try:
             from mcollective_security_jwt.tokens import TokenError, parse
         except ImportError:
             return None
         try:
-            with open(path, encoding="utf-8") as fh:
-                return parse(fh.read()).callerid
-        except (OSError, TokenError) as exc:
+            return parse(text).callerid
+        except TokenError as exc:
             raise MCollectiveError(f"--token {path}: {exc}") from None
 
     @staticmethod

@@ -155,8 +155,9 @@ class WebSettings:
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> WebSettings:
-        """Validate ``plugin.web.*`` (an unknown key or bad value is a ConfigError naming
-        file, line and key); ``overrides`` are command-line values (``None``: unset)."""
+        """Validate ``plugin.web.*`` (a bad value is a ConfigError naming file, line and
+        key; an unknown key is ignored with a warning); ``overrides`` are command-line
+        values (``None``: unset)."""
         values = config.plugin_config(PLUGIN, SCHEMA, DEFAULTS)
         web_dir = config.statedir / "web"
         settings = cls(

@@ -156,14 +156,16 @@ class Inventory(Application):
         if args.identity:
             client.identity_filter(args.identity)
         results = sorted(client.call("inventory"), key=lambda r: r.sender)
+        # Written as is: the console would expand the TABs that MCollective's report
+        # formats ("%s:\t\t%s") use to make columns for cut and awk.
         if report.heading is not None:
-            self.out.print(report.heading, markup=False, highlight=False)
+            self.out.file.write(report.heading + "\n")
         for result in results:
             if not result.ok:
                 self.err.print(f"{result.sender}: {result.statusmsg}", markup=False)
                 continue
             node = InventoryNode.from_reply(result.sender, result.data)
-            self.out.print(report.render(node), markup=False, highlight=False)
+            self.out.file.write(report.render(node) + "\n")
         return client.stats.exit_code()
 
 

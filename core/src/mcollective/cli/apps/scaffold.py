@@ -1,4 +1,5 @@
-"""``mco plugin generate agent``: write a new agent distribution that works as generated.
+"""``mco plugin generate agent|data``: write a new plugin distribution that works as
+generated.
 
 The result installs with ``pip install -e`` and answers ``mco rpc NAME ACTION`` without
 edits: a pyproject with the ``mcollective.agents`` entry point, a package holding the
@@ -7,15 +8,21 @@ file with ``ddl="json"``), a README and a test that starts a real daemon with
 :class:`mcollective.testing.LocalCollective`. Each action echoes a ``message`` input so
 there is something to see before the author writes the real code.
 
-The templates are files under ``plugin_templates/agent`` (``string.Template``
-placeholders), so the generated code can be read and changed as code.
+``mco plugin generate data NAME`` writes a data plugin distribution the same way: the
+``mcollective.data`` entry point, a :class:`~mcollective.data.DataPlugin` with its JSON
+DDL (one string query, outputs ``value`` and ``length``), a README and a test that
+filters a real daemon with ``-S "NAME('hello').length=5"``.
+
+The templates are files under ``plugin_templates/agent`` and ``plugin_templates/data``
+(``string.Template`` placeholders), so the generated code can be read and changed as
+code.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -58,9 +65,10 @@ class AgentScaffold:
         return f"mcollective-agent-{self.name}"
 
 
-def check(spec: AgentScaffold) -> None:
-    """Refuse names that would not make a valid agent, action or Python identifier."""
-    for what, value in [("agent", spec.name), *(("action", a) for a in spec.actions)]:
+def check(spec: AgentScaffold, kind: str = "agent") -> None:
+    """Refuse names that would not make a valid agent (or ``kind``), action or Python
+    identifier."""
+    for what, value in [(kind, spec.name), *(("action", a) for a in spec.actions)]:
         if not NAME_RE.match(value):
             raise MCollectiveError(f"invalid {what} name '{value}': use lower-case letters, "
                                    "digits and '_', starting with a letter")
@@ -108,6 +116,59 @@ def generate_agent(spec: AgentScaffold, parent: Path, *, force: bool = False) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root
+
+
+def generate_data(spec: AgentScaffold, parent: Path, *, force: bool = False) -> Path:
+    """Write a data plugin distribution into ``parent/mcollective-data-<name>`` and
+    return it (``spec.actions`` and ``spec.ddl`` are not used)."""
+    spec = replace(spec, description=spec.description.rstrip(".")
+                   or f"The {spec.name} data plugin")
+    check(replace(spec, actions=("query",), ddl="json"), kind="data plugin")
+    root = Path(parent) / f"mcollective-data-{spec.name}"
+    if root.exists() and not force:
+        raise MCollectiveError(f"{root} already exists (use --force to overwrite)")
+    package = f"mcollective_data_{spec.name}"
+    values = {**_values(replace(spec, actions=("query",))), "package": package,
+              "classname": spec.classname + "Data"}
+    files = {
+        "pyproject.toml": _render("pyproject.toml.tmpl", values, kind="data"),
+        "README.md": _render("README.md.tmpl", values, kind="data"),
+        f"src/{package}/__init__.py": _render("__init__.py.tmpl", values, kind="data"),
+        f"src/{package}/data.py": _render("data.py.tmpl", values, kind="data"),
+        f"src/{package}/{spec.name}.json": data_ddl(spec) + "\n",
+        f"src/{package}/py.typed": "",
+        f"tests/test_{spec.name}.py": _render("test_data.py.tmpl", values, kind="data"),
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def data_ddl(spec: AgentScaffold) -> str:
+    """The generated data plugin's DDL, checked by :class:`DataDDL` like any other."""
+    import json
+
+    from mcollective.data import DATA_SCHEMA_URL, DataDDL
+
+    doc = {
+        "$schema": DATA_SCHEMA_URL,
+        "metadata": {"name": spec.name, "description": _description(spec),
+                     "author": spec.author, "license": spec.license,
+                     "version": spec.version, "url": _url(spec), "timeout": spec.timeout},
+        "query": {"prompt": "Query", "description": "TODO: what the query names",
+                  "type": "string", "validation": "^.+$", "maxlength": 256,
+                  "optional": False, "default": None},
+        "output": {
+            "value": {"description": "The query, as received", "display_as": "Value",
+                      "type": "string"},
+            "length": {"description": "How many characters the query has",
+                       "display_as": "Length", "type": "integer"},
+        },
+    }
+    DataDDL.from_dict(doc, source=f"data plugin '{spec.name}'")
+    return json.dumps(doc, indent=2)
 
 
 def json_ddl(spec: AgentScaffold) -> str:
@@ -172,10 +233,11 @@ def _url(spec: AgentScaffold) -> str:
     return spec.url or f"https://example.com/{spec.directory_name}"
 
 
-def _render(template: str, values: dict[str, str]) -> str:
+def _render(template: str, values: dict[str, str], *, kind: str = "agent") -> str:
     text = (resources.files("mcollective.cli.apps").joinpath("plugin_templates")
-            .joinpath("agent").joinpath(template).read_text(encoding="utf-8"))
+            .joinpath(kind).joinpath(template).read_text(encoding="utf-8"))
     return Template(text).substitute(values).rstrip("\n") + "\n"
 
 
-__all__ = ["AgentScaffold", "check", "core_requirement", "generate_agent", "json_ddl"]
+__all__ = ["AgentScaffold", "check", "core_requirement", "data_ddl", "generate_agent",
+           "generate_data", "json_ddl"]
