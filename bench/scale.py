@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import multiprocessing
 import os
 import shutil
@@ -507,6 +508,36 @@ def client_ingestion(replies: int = 20000) -> float:
         session.close()
 
 
+def calibration(rounds: int = 5) -> float:
+    """Milliseconds of a fixed piece of pure-Python work (the kind a reply costs:
+    dict building, hashing, bytes), best of ``rounds``. Printed at the start and end
+    of a run: a figure measured while this is twice its quiet-machine value was taken
+    on a machine half as fast for us, whatever the load average says."""
+    import hashlib
+    import json as _json
+
+    best = math.inf
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for i in range(20000):
+            body = _json.dumps({"sender": f"n{i}", "data": {"pong": i}}).encode()
+            hashlib.sha256(body).digest()
+        best = min(best, time.perf_counter() - began)
+    return best * 1000
+
+
+def machine_state(label: str) -> str:
+    """What makes two runs comparable: the load averages and the calibration loop."""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"# {label}: load average {load} on {os.cpu_count()} cores; calibration "
+            f"{calibration():.1f} ms (pure-Python reference work, best of 5)")
+
+
+def ingestion_runs(runs: int = 10) -> list[float]:
+    """Client ingestion, ``runs`` times (the target is about the median)."""
+    return [client_ingestion() for _ in range(runs)]
+
+
 # --- main -------------------------------------------------------------------------------
 
 
@@ -538,11 +569,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=30.0, help="per round")
     parser.add_argument("--no-raw", action="store_true")
+    parser.add_argument("--ingestion-runs", type=int, default=10,
+                        help="client ingestion measurements (median printed)")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the CLI wall time and client ingestion")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mco-scale-"))
     rows = []
+    print(machine_state("start"), flush=True)
     print(f"{'transport':10} {'N':>6} {'fw median':>10} {'fw p90':>9} {'replies/s':>10} "
           f"{'lost':>5} {'raw median':>10} {'raw p90':>9} {'ratio':>6} "
           f"{'RSS/proc MB':>12} {'KB/node':>8}  CPU ms/round servers/client/broker: "
@@ -582,15 +616,19 @@ def main() -> None:
                   f"{raw_m:>10} {raw_p:>9} {ratio:>6} {per_proc:>12.1f} "
                   f"{per_node_kb:>8.1f}  {cpu_text(fw['cpu'])} | "
                   f"{cpu_text(raw['cpu'] if raw else None)}   (startup {startup:.1f}s, "
-                  f"base RSS {base_rss:.1f} MB)", flush=True)
+                  f"base RSS {base_rss:.1f} MB, load "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
             rows.append((transport, n, fw, raw))
     if not args.no_extras:
         first = args.transports.split(",")[0]
         url = transport_url(first, root)
         print(f"mco rpc rpcutil ping, 100 emulated nodes on {first}: "
               f"{cli_wall_time(root, url):.2f}s wall (median of 5)", flush=True)
-        print(f"client reply ingestion on memory://: {client_ingestion():.0f} replies/s",
-              flush=True)
+        rates = ingestion_runs(args.ingestion_runs)
+        print(f"client reply ingestion on memory://: median {statistics.median(rates):.0f} "
+              f"replies/s over {len(rates)} runs (min {min(rates):.0f}, max "
+              f"{max(rates):.0f})", flush=True)
+    print(machine_state("end"), flush=True)
     shutil.rmtree(root, ignore_errors=True)
 
 

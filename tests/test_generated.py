@@ -96,7 +96,9 @@ def test_zsh_completion_script_is_shipped() -> None:
 
 def test_not_completing_costs_nothing() -> None:
     """Without _ARGCOMPLETE, mco imports nothing of argcomplete (start-up speed)."""
+    # main.leave replaced: as the console script, main() ends the process itself.
     code = ("import sys; from mcollective.cli import main; "
+            "main.leave = lambda code: None; "
             "sys.argv = ['mco', '--version']; main.main(); "
             "print('argcomplete' in sys.modules, 'mcollective.cli.completion' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -6,8 +6,20 @@ connections made. ``hookimpl`` marks plugin hook implementations.
 
 from __future__ import annotations
 
-from mcollective.hookspecs import hookimpl
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcollective.hookspecs import hookimpl
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``hookimpl`` on first use: ``mco --version`` must not import pluggy."""
+    if name == "hookimpl":
+        from mcollective.hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["__version__", "hookimpl"]

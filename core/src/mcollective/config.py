@@ -237,6 +237,8 @@ KEYS: dict[str, Key] = {
     "rpclimitmethod": Key(one_of("first", "random"), "first"),
     "discovery_timeout": Key(optional(number(0))),
     "discovery_window": Key(number(0.01), 0.3),
+    # Seconds a cached broadcast discovery stays usable by mco rpc/ping (0: never).
+    "discovery_cache_ttl": Key(number(0), 300),
     "default_discovery_method": Key(plugin_name, "mc"),
     "default_discovery_options": Key(lambda v: [text(v)], [], repeatable=True),
     "publish_timeout": Key(number(0), 2),
@@ -365,6 +367,7 @@ class Config:
     rpclimitmethod: str
     discovery_timeout: float | None
     discovery_window: float
+    discovery_cache_ttl: float
     default_discovery_method: str
     default_discovery_options: list[str]
     publish_timeout: float

@@ -13,9 +13,11 @@ audit, agents, data...) logs the plugin by name and carries on without it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -128,11 +130,23 @@ def _kind(kind: str) -> PluginKind:
 
 
 def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
-    # Deduplicate: an editable install seen twice on sys.path lists an entry point twice.
-    seen: dict[str, importlib.metadata.EntryPoint] = {}
-    for ep in importlib.metadata.entry_points(group=group):
-        seen.setdefault(ep.name, ep)
-    return list(seen.values())
+    return list(_all_entry_points(tuple(sys.path)).get(group, ()))
+
+
+@functools.lru_cache(maxsize=4)
+def _all_entry_points(path: tuple[str, ...]
+                      ) -> dict[str, tuple[importlib.metadata.EntryPoint, ...]]:
+    """Every entry point of every installed distribution, by group, read once per
+    process (per ``sys.path``): each scan opens every distribution's metadata, and one
+    ``mco`` run looks up half a dozen kinds of plugins."""
+    del path  # only the cache key: another sys.path may hold other distributions
+    groups: dict[str, dict[str, importlib.metadata.EntryPoint]] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            # Deduplicate: an editable install seen twice on sys.path lists an entry
+            # point twice (the first one found wins, as importlib.metadata's own).
+            groups.setdefault(ep.group, {}).setdefault(ep.name, ep)
+    return {group: tuple(eps.values()) for group, eps in groups.items()}
 
 
 def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:

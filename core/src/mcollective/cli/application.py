@@ -13,14 +13,16 @@ import argparse
 import logging
 import sys
 import traceback
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.console import Console
-
+from mcollective import phases
 from mcollective.cli import options
 from mcollective.errors import MCollectiveError
 from mcollective.hookspecs import hookimpl
 from mcollective.plugins import PluginManager
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ def _console(stream: Any, *, color: bool = True) -> Console:
     """A console that never cuts lines short when output goes to a pipe or file.
     ``color=False`` (the ``color`` setting) writes no colour or style codes at all;
     rich itself honours ``NO_COLOR`` and ``FORCE_COLOR``."""
+    from rich.console import Console
+
     tty = hasattr(stream, "isatty") and stream.isatty()
     if not color:
         return Console(file=stream, highlight=False, soft_wrap=True, color_system=None,
@@ -83,14 +87,40 @@ class Application:
     def __init__(self, plugins: PluginManager, *, stdout: Any = None, stderr: Any = None
                  ) -> None:
         self.plugins = plugins
-        self.out = _console(stdout or sys.stdout)
-        self.err = _console(stderr or sys.stderr)
+        # Consoles are made on first use: importing rich costs a fifth of a start-up,
+        # better spent after the request went out.
+        self._streams = (stdout, stderr)
+        self._color = True
+        self._out: Console | None = None
+        self._err: Console | None = None
         self._session: Any = None
         self.config: Any = None
         self.args: argparse.Namespace = argparse.Namespace()
         #: Set by an application that reported a middleware failure itself, with the
         #: nodes it affected; otherwise :meth:`run` warns about one at the end.
         self.link_reported = False
+
+    @property
+    def out(self) -> Console:
+        """Standard output, as a rich console."""
+        if self._out is None:
+            self._out = _console(self._streams[0] or sys.stdout, color=self._color)
+        return self._out
+
+    @out.setter
+    def out(self, console: Console) -> None:
+        self._out = console
+
+    @property
+    def err(self) -> Console:
+        """Standard error, as a rich console."""
+        if self._err is None:
+            self._err = _console(self._streams[1] or sys.stderr, color=self._color)
+        return self._err
+
+    @err.setter
+    def err(self, console: Console) -> None:
+        self._err = console
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -127,10 +157,12 @@ class Application:
             if getattr(args, "connection_timeout", None) is not None:
                 self.config.connection_timeout = args.connection_timeout
             if not self.config.color:
-                self.out = _console(self.out.file, color=False)
-                self.err = _console(self.err.file, color=False)
+                self._color = False
+                self._out = self._err = None
             self._setup_logging()
+            phases.mark("setup_done")
             code = int(self.main(args) or 0)
+            phases.mark("output")
             self._warn_about_the_link()
             return code
         except MCollectiveError as exc:
@@ -143,7 +175,9 @@ class Application:
             return 130
         finally:
             if self._session is not None:
+                phases.mark("close")
                 self._session.close()
+                phases.mark("closed")
 
     def _warn_about_the_link(self) -> None:
         """A broker failure during the command loses the replies sent meanwhile: say
@@ -227,10 +261,17 @@ class Application:
     def discovery_line(self, client: Any, count: int) -> None:
         """MCollective's discovery line, on stderr so stdout stays parseable. When no
         discovery ran (``-I`` naming nodes exactly), it says so instead of claiming a
-        wait that did not happen."""
+        wait that did not happen; when the nodes came from the discovery cache, it
+        says how old the list is."""
         if getattr(client, "discovery_skipped", False):
             self.err.print(f"Discovery skipped: the {count} node(s) named are addressed "
                            "directly", markup=False)
+            return
+        age = getattr(client, "cache_age", None)
+        if age is not None:  # from the discovery cache: say how old it is
+            self.err.print(f"Discovering hosts using the {client.discovery_method} method: "
+                           f"cached {age:.0f}s ago, nodes new since then answer too "
+                           f"(--dt to discover now) .... {count}", markup=False)
             return
         timeout = client.effective_discovery_timeout()
         during = f" for {timeout:g} second(s)" if timeout else ""

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from mcollective import phases
 from mcollective.client.results import Result, RPCStats
 from mcollective.client.session import ClientSession
 from mcollective.client.targets import LIMIT_METHODS, batches, limit_nodes, parse_size
@@ -123,6 +124,12 @@ class RPCClient:
         self._validators: Any = None
         #: The connection counters when the discovery of the next call began.
         self._link_mark: LinkMark | None = None
+        #: Whether :meth:`discover` may answer from the discovery cache (``mco rpc``
+        #: and ``mco ping`` switch it on; see mcollective.client.discovery_cache).
+        self.use_discovery_cache = False
+        #: Age in seconds of the cached node list the last :meth:`discover` returned
+        #: (None: it discovered, or was given the nodes).
+        self.cache_age: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -286,6 +293,7 @@ class RPCClient:
         """Forget discovery results (the next call discovers again)."""
         self._discovered = None
         self._supplied = False
+        self.cache_age = None
         self.discovery_skipped = False
 
     def _changed(self) -> None:
@@ -382,6 +390,11 @@ class RPCClient:
             self._discovered = literal
             self.discovery_skipped = True
             return list(literal)
+        if self._limit is None and self._batch is None:
+            hit = self.cached_discovery()
+            if hit is not None:
+                self._discovered, self.cache_age = hit
+                return list(self._discovered)
         self._link_mark = self.session.link_mark()  # a loss now leaves nodes out
         request = DiscoveryRequest(
             session=self.session, filter=flt, collective=self.collective,
@@ -391,7 +404,42 @@ class RPCClient:
             own_agent=self.agent, stdin=self.stdin, on_node=on_node,
         )
         self._discovered = list(dict.fromkeys(method.discover(request)))
+        if request.limit is None and self.discovery_trouble() is None:
+            self.remember_discovery(self._discovered)  # a complete answer only
         return list(self._discovered)
+
+    def cached_discovery(self) -> tuple[list[str], float] | None:
+        """``(nodes, age)`` from the discovery cache for this client's filter,
+        collective and method, when it may be used and is fresh; else None."""
+        cache = self._discovery_cache()
+        return cache.lookup(self._discovery_key()) if cache is not None else None
+
+    def remember_discovery(self, nodes: Iterable[str]) -> None:
+        """Store ``nodes`` as the answer to this client's discovery (when the
+        cache is in use)."""
+        cache = self._discovery_cache()
+        if cache is not None:
+            cache.store(self._discovery_key(), nodes)
+
+    def _discovery_key(self) -> str:
+        from mcollective.client.discovery_cache import cache_key
+
+        return cache_key(collective=self.collective, method=self.discovery_method,
+                         flt=self.filter.to_dict(), options=self.discovery_options)
+
+    def _discovery_cache(self) -> Any:
+        """The discovery cache when this client may use it: switched on, a broadcast
+        method, no ``--dt`` (asking for a discovery of that length means discovering),
+        and ``discovery_cache_ttl`` above 0."""
+        if not self.use_discovery_cache or not self.method.broadcast \
+                or self.discovery_timeout is not None:
+            return None
+        ttl = float(getattr(self.config, "discovery_cache_ttl", 0) or 0)
+        if ttl <= 0:
+            return None
+        from mcollective.client.discovery_cache import DiscoveryCache
+
+        return DiscoveryCache(self.config.statedir, ttl)
 
     def discovery_trouble(self) -> str | None:
         """What happened to the middleware connection since the last discovery began
@@ -475,8 +523,13 @@ class RPCClient:
                 trouble = self.session.link_trouble(mark)
                 stats.connection_error = f"{trouble} during discovery" if trouble else ""
                 return
-        direct = nodes is not None and self._direct(nodes, explicit=explicit,
-                                                    batched=batch is not None)
+        # Expected from the discovery cache: the request itself is the broadcast (with
+        # the filter), so that nodes new since then answer too (one round, no
+        # discovery window; docs/discovery.md).
+        one_round = (self.cache_age is not None and nodes is not None and not explicit
+                     and batch is None and self._limit is None and waits)
+        direct = nodes is not None and not one_round and self._direct(
+            nodes, explicit=explicit, batched=batch is not None)
         session = self.session
         session.connect()
         request = session.new_request(
@@ -507,8 +560,14 @@ class RPCClient:
                     # results, and report the rest as not answering (gap_report()).
                     stats.connection_error = str(exc)
                     break
-                yield from self._collect(replies, action, set(group), stats)
+                phases.mark("rpc_publish")
+                yield from self._collect(replies, action, set(group), stats,
+                                         newcomers=one_round)
+            if one_round and not stats.connection_error:
+                # Who answers now is whom to expect next time.
+                self.remember_discovery(stats.responded)
         finally:
+            phases.mark("rpc_end")
             session.forget(request.id)
             stats.blocktime = time.monotonic() - began
             stats.totaltime = time.monotonic() - started
@@ -557,25 +616,58 @@ class RPCClient:
         return base + TIMEOUT_REPLY_MARGIN + base / 10 + self._data_timeout
 
     def _collect(self, replies: ReplyQueue, action: str, expected: set[str],
-                 stats: RPCStats) -> Iterator[Result]:
-        """Replies of one batch, until every expected node answered or time ran out."""
-        deadline = time.monotonic() + self.call_timeout(action)
+                 stats: RPCStats, *, newcomers: bool = False) -> Iterator[Result]:
+        """Replies of one batch, until every expected node answered or time ran out.
+
+        ``newcomers``: the request was broadcast to whoever matches its filter, the
+        expected nodes coming from the discovery cache; once all of them answered,
+        replies are still taken for a short grace (:func:`mcollective.discovery.grace`)
+        and nodes not expected become discovered ones. A node not expected means the
+        cached list was short: the wait then ends as a discovery's would, an idle
+        window after the last reply, so that one short list does not stay short."""
+        from mcollective.discovery import grace
+
+        started = time.monotonic()
+        deadline = timeout_at = started + self.call_timeout(action)
+        surprised = graced = False
+        last: float | None = None
+        widest = 0.0
         waiting = set(expected)
         seen = stats.seen
         action_ddl = self.action_ddl(action)
-        while waiting:
+        window = self.effective_discovery_window()
+        while waiting or newcomers:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             batch = replies.take(left)
             if not batch:
                 break
-            for reply, _arrived in batch:
+            for reply, arrived in batch:
                 if reply.sender in seen:
                     log.debug("duplicate reply from %s ignored", reply.sender)
                     continue
                 seen.add(reply.sender)
                 waiting.discard(reply.sender)
+                if last is not None:
+                    widest = max(widest, arrived - last)
+                last = arrived
+                if newcomers and reply.sender not in expected:
+                    stats.discovered_nodes.append(reply.sender)
+                    expected.add(reply.sender)
+                    surprised = True
+                if newcomers and not waiting:
+                    if surprised:
+                        # The cached list was short (a node joined, or the discovery
+                        # that wrote it cut a slow one off): wait as a discovery
+                        # would, an idle window after the last reply.
+                        deadline = min(timeout_at, arrived + max(window, 2 * widest))
+                    elif not graced:
+                        # Every expected node answered: newcomers have a short grace.
+                        graced = True
+                        deadline = min(timeout_at, arrived + grace(arrived - started,
+                                                                   window))
+                phases.mark("rpc_reply")
                 data = reply.data
                 if (action_ddl is not None and isinstance(data, dict)
                         and reply.statuscode == 0):
@@ -584,13 +676,19 @@ class RPCClient:
                                 reply.agent, action, reply.time)
                 stats.record(result)
                 yield result
-                if not waiting:  # the rest of the batch stays unread, as before batches
+                if not waiting and not newcomers:  # the rest of the batch stays unread
                     break
 
 
 def load_client_ddl(plugins: PluginManager, config: Config, agent: str) -> AgentDDL | None:
     """An agent's DDL on a client: from the installed agent plugin of that name, or, for
-    an agent hosted by another plugin (external agents), from whichever provides it."""
+    an agent hosted by another plugin (external agents), from whichever provides it.
+
+    When the plugin's package holds ``<agent>.json`` it is read without importing the
+    agent's code (which a client never runs, and which costs start-up time)."""
+    ddl = _ddl_beside_entry_point(agent)
+    if ddl is not None:
+        return ddl
     names = [agent] if agent in plugins.known_names("agent") else None
     try:
         classes = plugins.agent_classes(config, names=names)
@@ -600,3 +698,44 @@ def load_client_ddl(plugins: PluginManager, config: Config, agent: str) -> Agent
     if cls is None:
         return None
     return cls.load_ddl()
+
+
+def _ddl_beside_entry_point(agent: str) -> AgentDDL | None:
+    """The DDL file ``<agent>.json`` in the package of the ``agent`` entry point's
+    module, found without importing that module; None when there is none (the agent
+    plugin then decides, see :meth:`mcollective.agent.Agent.load_ddl`) or when it does
+    not describe that agent."""
+    import importlib.util
+    import json
+    import os
+
+    from mcollective.errors import DDLError
+    from mcollective.plugins import _entry_points
+
+    for ep in _entry_points("mcollective.agents"):
+        if ep.name != agent:
+            continue
+        module = ep.value.partition(":")[0].strip()
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or spec.origin is None:
+            return None
+        directory = (spec.submodule_search_locations[0] if spec.submodule_search_locations
+                     else os.path.dirname(spec.origin))
+        path = os.path.join(directory, f"{agent}.json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                obj = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        from mcollective.ddl import AgentDDL
+
+        try:
+            ddl = AgentDDL.from_dict(obj, source=path)
+        except DDLError:
+            return None  # the plugin's own loading reports it properly
+        return ddl if ddl.name == agent else None
+    return None
+

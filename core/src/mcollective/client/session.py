@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcollective import phases
 from mcollective.client.replies import ReplyQueue
 from mcollective.errors import MCollectiveError, MessageError, SecurityError
 from mcollective.message import Request, empty_filter, request_bounds_error
@@ -64,6 +65,7 @@ class ClientSession:
         with self._connect_lock:
             if self.connector is not None:
                 return
+            phases.mark("connect")
             connector = self.plugins.create_connector(self.config)
             # Within connection_timeout (10 s unless set): a client must not hang on a
             # broker that is down. A definite refusal with no other broker to try fails
@@ -76,6 +78,7 @@ class ClientSession:
                 connector.close()
                 raise
             self.connector = connector
+            phases.mark("connected")
 
     def close(self) -> None:
         if self.connector is not None:

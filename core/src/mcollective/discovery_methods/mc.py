@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from mcollective import phases
 from mcollective.discovery import DiscoveryMethod, DiscoveryRequest, collect_adaptively
 from mcollective.hookspecs import hookimpl
 
@@ -37,14 +38,17 @@ class MCDiscovery(DiscoveryMethod):
         found: list[str] = []
         try:
             session.publish(req)
+            phases.mark("discovery_publish")
             for reply, _ in collect_adaptively(replies, started=time.monotonic(),
                                                timeout=request.timeout,
                                                window=request.window, limit=request.limit):
                 found.append(reply.sender)
+                phases.mark("discovery_reply")
                 if request.on_node is not None:
                     request.on_node(reply.sender)
                 log.debug("discovery reply %d from %s", len(found), reply.sender)
         finally:
+            phases.mark("discovery_end")
             session.forget(req.id)
         log.debug("discovery finished: %d node(s)", len(found))
         return found

@@ -624,10 +624,12 @@ class Daemon:
             with self._inflight_cv:
                 while self._deadlines and self._deadlines[0].seq not in self._inflight:
                     heapq.heappop(self._deadlines)
-                wait = 1.0
+                # Nothing in flight: sleep until a request (or stop) notifies us, not
+                # once a second (an idle daemon wakes for nothing; see bench/cli.py).
+                wait: float | None = None
                 if self._deadlines:
-                    wait = max(0.0, min(wait, self._deadlines[0].deadline - time.monotonic()))
-                if wait > 0:
+                    wait = max(0.0, self._deadlines[0].deadline - time.monotonic())
+                if wait is None or wait > 0:
                     self._inflight_cv.wait(wait)
                     continue
                 entry = heapq.heappop(self._deadlines)

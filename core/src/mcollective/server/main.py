@@ -20,10 +20,12 @@ facts and plugins with the running configuration, USR2 cycles the log level.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import logging
 import math
 import os
+import select
 import signal
 import sys
 import threading
@@ -271,6 +273,7 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
     def on_usr2(_signum: int, _frame: object) -> None:
         log.warning("log level is now %s", cycle_level())
 
+    bell = SignalBell()
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
@@ -313,7 +316,10 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
             elif not announced and report.fd is not None and time.monotonic() > report_by:
                 report.send(f"waiting (pid {os.getpid()})")
             # Until ready, wake up as soon as the node is (or fails); signals set `wake`.
-            (wake if announced else daemon.settled).wait(0.5)
+            if announced:
+                bell.wait(IDLE_WAIT)
+            else:
+                daemon.settled.wait(0.5)
             wake.clear()
             if reload_requested.is_set():
                 reload_requested.clear()
@@ -333,6 +339,7 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
                 log.info("received SIGUSR1, reloading agents, facts and plugins")
                 daemon.reload(daemon.config)
     finally:
+        bell.close()
         systemd.notify("STOPPING=1")
         bound = config.soft_shutdown_timeout if config.soft_shutdown else 0.0
         daemon.stop(timeout=bound)
@@ -340,6 +347,51 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
             pid.release()
         report.send("failed stopped while starting")
     return code
+
+
+#: Longest the main thread of a running daemon sleeps between looks at its flags. Signals
+#: wake it at once (SignalBell), so this is only a safety net.
+IDLE_WAIT = 60.0
+
+
+class SignalBell:
+    """Lets the main thread sleep until a signal arrives, on whichever thread.
+
+    A Python signal handler runs on the main thread, but the kernel may deliver the
+    signal to any thread: a main thread blocked on an Event would then only run the
+    handler when its wait timed out (which is why it used to wake twice a second).
+    With :func:`signal.set_wakeup_fd` the C-level handler writes to a pipe the main
+    thread waits on, so it wakes at once and the handler runs."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self._old: int | None
+        try:
+            self._old = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread (tests running run() in a thread)
+            self._old = None
+
+    def wait(self, timeout: float) -> None:
+        if self._old is None:
+            time.sleep(min(timeout, 0.5))
+            return
+        try:
+            select.select([self._r], [], [], timeout)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
+            pass
+        with contextlib.suppress(OSError):
+            while os.read(self._r, 512):
+                pass
+
+    def close(self) -> None:
+        if self._old is not None:
+            with contextlib.suppress(ValueError):
+                signal.set_wakeup_fd(self._old)
+        for fd in (self._r, self._w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:

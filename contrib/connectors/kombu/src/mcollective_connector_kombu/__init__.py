@@ -27,7 +27,7 @@ Connection string
 
 Options
 =======
-``plugin.kombu.polling_interval`` (seconds; default per transport: filesystem 0.1,
+``plugin.kombu.polling_interval`` (seconds; default per transport: filesystem 5,
 memory 0.01, redis 0.25), ``plugin.kombu.heartbeat`` (AMQP, default 30, 0 disables),
 ``plugin.kombu.queue_expires`` (AMQP ``x-expires`` backstop, default 300),
 ``plugin.kombu.janitor_interval`` (filesystem and redis, default 5), and the failover,

@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import random
+import select
 import threading
 import time
 from collections import deque
@@ -61,6 +62,12 @@ DRAIN_TIMEOUT = 0.1
 OPERATION_TIMEOUT = 30.0
 #: Seconds between heartbeat/keep-alive work on the publishing connection.
 MAINTENANCE_INTERVAL = 1.0
+#: An idle consumer thread sleeps until there is input or a timer is due: the AMQP
+#: heartbeat (checked four times per heartbeat interval, which py-amqp needs at least
+#: twice), the Redis/SQS liveness work (MAINTENANCE_INTERVAL), or, with nothing due,
+#: this long at most (a safety net; 100 idle daemons cost 21 % of a core when each
+#: woke every DRAIN_TIMEOUT).
+IDLE_WAIT = 60.0
 #: First pause after a failed round of connection attempts (doubles up to max_backoff).
 FIRST_BACKOFF = 0.1
 
@@ -220,6 +227,8 @@ class KombuConnector(Connector):
         self._stopping = threading.Event()
         self._ops: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._closed = False
+        #: amqp: a pipe that wakes the consumer thread from its select() (see _idle).
+        self._wake_r = self._wake_w = -1
 
     # --- Connector API ---------------------------------------------------------------
 
@@ -350,6 +359,10 @@ class KombuConnector(Connector):
             if self._thread is not None:
                 raise RuntimeError("already started")
             self._on_message = on_message
+            if self.policy.is_amqp and self._wake_r < 0:
+                self._wake_r, self._wake_w = os.pipe()
+                os.set_blocking(self._wake_r, False)
+                os.set_blocking(self._wake_w, False)
             # Consume only from now on: until then requests wait in the broker, where
             # their TTL applies, rather than in this process's socket buffers.
             try:
@@ -482,6 +495,7 @@ class KombuConnector(Connector):
             self._closed = True
             self._stopping.set()
             thread = self._thread
+        self._wake_consumer()  # not after its next timeout: nobody waits to leave
         if thread is not None and thread is threading.current_thread():
             # Called from on_message: finish from another thread once this one is out.
             threading.Thread(target=self._finish_close, args=(thread,),
@@ -504,7 +518,10 @@ class KombuConnector(Connector):
             self._stopping.set()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
+            self._wake_consumer()
             thread.join(timeout=5)
+            if not thread.is_alive():
+                self._close_wake_pipe()
         with self._outbox_cv:  # queued replies die with the process
             self._outbox.clear()
             self._outbox_closed = True
@@ -772,9 +789,43 @@ class KombuConnector(Connector):
                 sock.settimeout(None)
 
     def _wake_consumer(self) -> None:
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):  # full (already woken) or closed
+                os.write(self._wake_w, b"w")
         wake = getattr(getattr(self._conn, "transport", None), "wake", None)
         if wake is not None:
             wake()
+
+    def _close_wake_pipe(self) -> None:
+        """Once the consumer thread is gone (nobody selects on it any more)."""
+        wake_r, wake_w, self._wake_r, self._wake_w = self._wake_r, self._wake_w, -1, -1
+        for fd in (wake_r, wake_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _idle(self, conn: kombu.Connection, wait: float) -> bool:
+        """amqp: sleep until the broker sends something, another thread wakes us
+        (an operation, close), or ``wait`` seconds pass; True when there is input to
+        drain. Instead of waking every DRAIN_TIMEOUT to find nothing: an idle daemon
+        then costs nothing between its timers."""
+        if self._wake_r < 0 or self._ops or self._inline or self._input_waiting():
+            return True
+        sock = getattr(getattr(conn.connection, "transport", None), "sock", None)
+        if sock is None:
+            return True
+        pending = getattr(sock, "pending", None)  # TLS: bytes decrypted, not yet read
+        if pending is not None and pending():
+            return True
+        try:
+            readable, _, _ = select.select([sock, self._wake_r], [], [], max(0.0, wait))
+        except (OSError, ValueError):
+            return True  # a closed socket: let drain_events report it
+        if self._wake_r in readable:
+            with contextlib.suppress(OSError):
+                while os.read(self._wake_r, 512):
+                    pass
+        return sock in readable
 
     def _run_ops(self) -> None:
         if not self._ops:  # the usual case, checked without the lock
@@ -1048,7 +1099,14 @@ class KombuConnector(Connector):
     # --- the consumer thread --------------------------------------------------------
 
     def _run(self) -> None:
-        next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        family = self.options.broker.family
+        # Only Redis and SQS have liveness work every MAINTENANCE_INTERVAL; AMQP's
+        # publisher needs its heartbeats, filesystem and memory nothing.
+        beat = self.options.heartbeat / 4 if self.policy.is_amqp and self.options.heartbeat \
+            else math.inf
+        every = MAINTENANCE_INTERVAL if family in ("redis", "sqs") else min(beat, IDLE_WAIT)
+        beat = max(beat, DRAIN_TIMEOUT)
+        next_maintenance = time.monotonic() + every
         next_heartbeat = 0.0
         while not self._stopping.is_set():
             try:
@@ -1058,11 +1116,23 @@ class KombuConnector(Connector):
                     continue
                 conn = self._conn
                 assert conn is not None
-                self._tune_for_drain(conn)
-                try:
-                    conn.drain_events(timeout=DRAIN_TIMEOUT)
-                except TimeoutError:
-                    pass
+                if self.policy.is_amqp:
+                    due = min(next_heartbeat, next_maintenance) - time.monotonic()
+                    if self._idle(conn, due):
+                        self._tune_for_drain(conn)
+                        try:
+                            conn.drain_events(timeout=DRAIN_TIMEOUT)
+                        except TimeoutError:
+                            pass
+                else:
+                    # Filesystem: its drain waits on the doorbell, and returns when
+                    # woken (an operation, close); others poll as they must.
+                    wait = DRAIN_TIMEOUT if family != "filesystem" or self._inline else \
+                        max(DRAIN_TIMEOUT, next_maintenance - time.monotonic())
+                    try:
+                        conn.drain_events(timeout=wait)
+                    except TimeoutError:
+                        pass
                 now = time.monotonic()
                 if self._inline and (len(self._inline) >= INLINE_BATCH
                                      or now - self._inline_since >= INLINE_DELAY
@@ -1071,10 +1141,10 @@ class KombuConnector(Connector):
                 if self.policy.is_amqp and now >= next_heartbeat:
                     # Not after every message of a burst: a few times a second is
                     # far more often than any heartbeat interval needs.
-                    next_heartbeat = now + DRAIN_TIMEOUT
+                    next_heartbeat = now + beat
                     conn.heartbeat_check()
                 if now >= next_maintenance:
-                    next_maintenance = now + MAINTENANCE_INTERVAL
+                    next_maintenance = now + every
                     self._maintain_publisher()
                     self._maintain_session(now)
                     self._sweep()
@@ -1250,6 +1320,8 @@ class KombuConnector(Connector):
                 log.warning("the consumer thread did not stop; closing anyway")
         self._fail_pending_ops()
         stopped = thread is None or not thread.is_alive()
+        if stopped:
+            self._close_wake_pipe()
         if self._conn is not None and stopped and not self._broken:
             self._untune()
             try:

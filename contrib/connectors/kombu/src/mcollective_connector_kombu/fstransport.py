@@ -28,7 +28,8 @@ Transport Options
 * ``root``: the broker directory (required); created if missing.
 * ``polling_interval``: seconds between re-checks of every consumed queue. Deliveries
   do not wait for it: a publisher rings the consumer's doorbell (a FIFO) and the
-  consumer wakes at once; polling only catches a ring that was missed. Default 0.1.
+  consumer wakes at once; polling only catches a ring that was missed. Default 0.1
+  here; the connector passes its own (5 s, see options.DEFAULT_POLLING_INTERVAL).
 * ``janitor_interval``: seconds between sweeps for queues of dead processes (also
   run on connect); 0 disables the janitor for this connection. Default 5.
 """
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 
 #: Messages delivered from one queue before the next queue gets a turn.
 BATCH = 64
+#: Bytes read from the doorbell at once that mean it may have been full (a FIFO holds
+#: 64 KB on Linux; a ring that found it full was dropped by the publisher).
+BELL_FULL = 60000
 
 
 class Channel(MalformedGuard, CountedDeliveryTags, virtual.Channel):
@@ -242,6 +246,7 @@ class Transport(virtual.Transport):
         self._exchange_types: dict[str, str] = {}
         self._next_rescan = 0.0
         self._next_janitor = 0.0
+        self._wake_pending = False
 
     def driver_version(self) -> str:
         return "1"
@@ -336,7 +341,8 @@ class Transport(virtual.Transport):
                 if now >= deadline:
                     raise TimeoutError()
                 wait = min(wait, deadline - now)
-            self._wait(wait)
+            if self._wait(wait):
+                raise TimeoutError()  # woken by our own process: let it act now
 
     def _deliver_dirty(self) -> int:
         delivered = 0
@@ -355,27 +361,46 @@ class Transport(virtual.Transport):
                     break
         return delivered
 
-    def _wait(self, seconds: float) -> None:
-        session = self.session
-        if session is None or session.bell_fd < 0:
-            time.sleep(seconds)
-            return
+    def _wait(self, seconds: float) -> bool:
+        """Wait for the doorbell; True when our own process rang it (:meth:`wake`)."""
+        # A session (and its doorbell) even before anything is consumed, so that
+        # wake() can interrupt this wait however long it is.
+        session = self.ensure_session()
+        if self._wake_pending:
+            self._wake_pending = False
+            return True
+        if session.bell_fd < 0:  # pragma: no cover - sessions always have a doorbell
+            time.sleep(min(seconds, 0.1))
+            return False
         readable, _, _ = select.select([session.bell_fd], [], [], seconds)
         if not readable:
-            return
-        data = self._bell_buffer + session.read_bell()
+            return False
+        rung = session.read_bell()
+        if len(rung) >= BELL_FULL:
+            # The FIFO may have filled up and refused rings: look into every queue.
+            self._dirty.update(dict.fromkeys(self._callbacks))
+        data = self._bell_buffer + rung
         lines = data.split(b"\n")
         self._bell_buffer = lines.pop()
+        woken = False
         for line in lines:
             if line:
                 queue = decode_name(line.decode(errors="replace"))
                 if queue in self._callbacks:
                     self._dirty[queue] = None
+            else:
+                woken = True
+        if woken:
+            self._wake_pending = False
+        return woken
 
     def wake(self) -> None:
-        """Interrupt a wait in :meth:`drain_events` from another thread."""
-        if self.session is not None:
-            self.session.ring_self()
+        """Interrupt a wait in :meth:`drain_events` from another thread (the flag
+        covers a wait that has not opened its session yet)."""
+        self._wake_pending = True
+        session = self.session
+        if session is not None:
+            session.ring_self()
 
     def _run_janitor(self, now: float, *, first: bool = False) -> None:
         # Spread the sweeps of many processes apart; on connect always sweep (a

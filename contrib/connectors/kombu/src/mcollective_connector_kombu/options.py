@@ -45,14 +45,16 @@ FAMILIES: dict[str, str] = {
 TLS_SCHEMES = {"amqps", "rediss"}
 
 #: ``polling_interval`` when not configured, per family. filesystem: the fallback
-#: re-check of consumed queues; a doorbell wakes the consumer at once, so this costs
-#: no latency, and 0.1 s (measured: 0.35 % idle CPU for a node with three queues)
-#: is much cheaper than 0.01 s (1.1 %);
+#: re-check of consumed queues; a doorbell wakes the consumer at once (and a doorbell
+#: found full makes it look into every queue), so this costs no latency; it only
+#: bounds how late a ring lost some other way is noticed. 5 s, like the janitor: at
+#: 0.1 s every idle node woke ten times a second (0.35 % of a core each, 100 idle
+#: nodes a third of a core; bench/cli.py measures it);
 #: memory: the sleep between polls; redis: the BRPOP timeout, which is also how long
 #: closing may wait for the pending BRPOP; sqs: the pause between empty receives
 #: (each receive itself long-polls ``sqs_wait_time``); amqp pushes, nothing to poll.
 DEFAULT_POLLING_INTERVAL: dict[str, float | None] = {
-    "filesystem": 0.1,
+    "filesystem": 5.0,
     "memory": 0.01,
     "redis": 0.25,
     "sqs": 0.05,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from mcollective import phases
 from mcollective.cli.application import Application
 from mcollective.client.results import silent_nodes
-from mcollective.discovery import collect_adaptively
+from mcollective.discovery import collect_adaptively, collect_expected
 
 
 class Ping(Application):
@@ -24,6 +25,7 @@ class Ping(Application):
 
     def main(self, args: argparse.Namespace) -> int:
         client = self.rpcclient("discovery")
+        client.use_discovery_cache = args.timeout is None and args.expect is None
         session = self.session
         timeout = args.timeout if args.timeout is not None else \
             client.effective_discovery_timeout() or 2.0
@@ -45,16 +47,30 @@ class Ping(Application):
         replies = session.expect(request.id)
         sent = time.monotonic()
         session.publish(request, targets=listed)
+        phases.mark("rpc_publish")
         expect = args.expect if args.expect is not None else (
             len(listed) if listed is not None else None)
         times: list[float] = []
         seen: set[str] = set()
-        for reply, elapsed in collect_adaptively(replies, started=sent, timeout=timeout,
-                                                 window=window, limit=expect):
+        # The nodes that answered the last broadcast with this filter, if fresh: the
+        # wait ends once they all answered plus a grace for newcomers, or at the idle
+        # window, whichever comes first (never later than without them).
+        cached = client.cached_discovery() if listed is None else None
+        if cached is not None:
+            collected = collect_expected(replies, started=sent, timeout=timeout,
+                                         window=window, expected=set(cached[0]))
+        else:
+            collected = collect_adaptively(replies, started=sent, timeout=timeout,
+                                           window=window, limit=expect)
+        for reply, elapsed in collected:
+            phases.mark("rpc_reply")
             seen.add(reply.sender)
             times.append(elapsed * 1000)
             self.out.print(f"{reply.sender:<40} time={elapsed * 1000:.2f} ms", markup=False)
+        phases.mark("rpc_end")
         session.forget(request.id)
+        if listed is None and expect is None and not session.link_trouble(mark):
+            client.remember_discovery(sorted(seen))
         self.out.print()
         self.out.print("---- ping statistics ----")
         silent = sorted(set(listed or ()) - seen)

@@ -55,6 +55,7 @@ class Rpc(Application):
     def main(self, args: argparse.Namespace) -> int:
         agent, action, raw = self.parse_call(args)
         client = self.rpcclient(agent)
+        client.use_discovery_cache = True  # see docs/discovery.md
         action_ddl = client.action_ddl(action)
         data: dict[str, Any]
         if action_ddl is not None:
