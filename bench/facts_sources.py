@@ -61,7 +61,8 @@ def in_process(calls: int) -> None:
 
 def timed(collective: LocalCollective, node: str) -> float:
     started = time.monotonic()
-    proc = collective.mco("rpc", "rpcutil", "get_fact", "fact=kernel", "-I", node, "-j")
+    proc = collective.mco("rpc", "rpcutil", "get_fact", "fact=kernel", "-I", node,
+                          "--json-format", "mcollective")
     elapsed = time.monotonic() - started
     if proc.returncode != 0 or f'"{node}"' not in proc.stdout:
         raise RuntimeError(f"{node} did not answer: {proc.stdout} {proc.stderr}")

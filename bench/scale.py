@@ -465,7 +465,8 @@ def cli_wall_time(root: Path, url: str, runs: int = 5) -> float:
         for _ in range(runs):
             started = time.perf_counter()
             proc = subprocess.run([bin_script("mco"), "rpc", "-c", str(cfg), "rpcutil",
-                                   "ping", "-j"], capture_output=True, text=True,
+                                   "ping",
+                                   "--json-format", "mcollective"], capture_output=True, text=True,
                                   check=False)
             times.append(time.perf_counter() - started)
             if proc.returncode != 0:

@@ -136,7 +136,8 @@ def main() -> int:
             return len(RPCClient("rpcutil", session=session).call("ping"))
 
         def cli() -> int:
-            out = subprocess.run([script("mco"), "rpc", "rpcutil", "ping", "-j", "-c",
+            out = subprocess.run([script("mco"), "rpc", "rpcutil", "ping",
+                                  "--json-format", "mcollective", "-c",
                                   str(config)], env=env, capture_output=True, text=True,
                                  stdin=subprocess.DEVNULL, check=False).stdout
             return len(json.loads(out or "[]"))

@@ -39,8 +39,9 @@ def lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def rpc_json(collective: LocalCollective, *args: str) -> list[dict[str, Any]]:
+    """The replies of ``mco rpc ARGS -j`` (Choria's object: its ``replies``)."""
     proc = ok(collective.mco("rpc", *args, "-j"))
-    return json.loads(proc.stdout)
+    return json.loads(proc.stdout)["replies"]
 
 
 def daemon_stats(collective: LocalCollective, identity: str) -> dict[str, Any]:

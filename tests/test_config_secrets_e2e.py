@@ -39,7 +39,7 @@ def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCollective
 
 def config_item(collective: LocalCollective, item: str) -> dict[str, object]:
     proc = collective.mco("rpc", "rpcutil", "get_config_item", f"item={item}", "-I", NODE,
-                          "-j")
+                          "--json-format", "mcollective")
     assert proc.returncode in (0, 2), proc.stderr  # 2: the node answered with a failure
     [reply] = json.loads(proc.stdout)
     return reply

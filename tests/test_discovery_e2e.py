@@ -5,6 +5,8 @@ and the discovery-related applications."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import yaml
 from fleet import FLEET, daemon_stats, lines, ok, rpc_json
 
 from mcollective.testing import LocalCollective
+from mcollective.testing.collective import _script
 
 EDGE = ("edge1.example.net", {"country": "fr", "role": "edge", "cpus": 2,
                               "os": {"family": "Alpine", "release": {"major": "3"}},
@@ -137,16 +140,53 @@ def test_flatfile_reaches_exactly_the_listed_nodes(fleet: LocalCollective, tmp_p
 
 def test_rpc_json_piped_into_the_next_rpc(fleet: LocalCollective) -> None:
     first = ok(fleet.mco("rpc", "rpcutil", "get_fact", "fact=country", "-F", "country=uk",
-                         "-j"))
-    explicit = ok(fleet.mco("rpc", "rpcutil", "ping", "--dm", "stdin", "-j",
+                         "--json-format", "mcollective"))
+    explicit = ok(fleet.mco("rpc", "rpcutil", "ping", "--dm", "stdin",
+                            "--json-format", "mcollective",
                             input=first.stdout))
     assert senders(json.loads(explicit.stdout)) == ["db1.example.net", "web1.example.net"]
     # Without --dm: a node list piped in selects the stdin method by itself.
     auto = ok(fleet.mco("rpc", "rpcutil", "ping", input=first.stdout))
     assert "Discovering hosts using the stdin method .... 2" in auto.stderr
+    assert "chosen automatically" in auto.stderr and "--dm mc or </dev/null" in auto.stderr
     assert "Finished processing 2 / 2 hosts" in auto.stdout
     text = ok(fleet.mco("find", input="edge1.example.net\nweb2.example.net\n"))
     assert text.stdout.split() == ["edge1.example.net", "web2.example.net"]
+
+
+@pytest.mark.parametrize("feed", ["file", "pipe"])
+def test_while_read_loops_around_mco(fleet: LocalCollective, tmp_path: Path,
+                                     feed: str) -> None:
+    """``while read h; do mco ... -I "$h"; done < hosts``: each mco answers for its
+    line and leaves the rest of the loop's input alone."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("web1.example.net\nweb2.example.net\ndb1.example.net\n")
+    mco = shlex.join([*_script("mco"), "rpc", "-c", str(fleet.client_config)])
+    loop = (f'while read h; do {mco} rpcutil ping -I "$h" --senders; '
+            f'echo "rc=$?"; done')
+    script = (f"{loop} < {shlex.quote(str(hosts))}" if feed == "file"
+              else f"cat {shlex.quote(str(hosts))} | {{ {loop}; }}")
+    proc = subprocess.run(script, shell=True, executable="/bin/bash", env=fleet.env(),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=300, check=False)
+    assert proc.stdout.split() == ["web1.example.net", "rc=0", "web2.example.net", "rc=0",
+                                   "db1.example.net", "rc=0"], proc.stderr
+    assert "standard input" not in proc.stderr
+
+
+def test_a_file_on_stdin_is_read_without_moving_its_offset(fleet: LocalCollective,
+                                                          tmp_path: Path) -> None:
+    """Without filters a file on stdin is the node list (said on stderr); the loop
+    reading the same file still gets its next line."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("web1.example.net\nweb2.example.net\n")
+    mco = shlex.join([*_script("mco"), "find", "-c", str(fleet.client_config)])
+    script = f"{{ read first; {mco}; read second; echo \"second=$second\"; }} < {hosts}"
+    proc = subprocess.run(script, shell=True, executable="/bin/bash", env=fleet.env(),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=300, check=False)
+    assert proc.stdout.split() == ["web2.example.net", "second=web2.example.net"]
+    assert "chosen automatically" in proc.stderr
 
 
 def test_an_empty_pipe_means_normal_discovery(fleet: LocalCollective) -> None:

@@ -67,7 +67,8 @@ def test_find_selects_by_emulated_facts_and_classes(emulated: LocalCollective) -
 
 def test_agents_see_the_identity_they_answer_for(emulated: LocalCollective) -> None:
     target = emulated_identities("emu", N)[7]
-    proc = ok(emulated.mco("rpc", "rpcutil", "get_fact", "fact=country", "-I", target, "-j"))
+    proc = ok(emulated.mco("rpc", "rpcutil", "get_fact", "fact=country", "-I", target,
+                           "--json-format", "mcollective"))
     [reply] = json.loads(proc.stdout)
     assert reply["sender"] == target
     assert reply["data"]["value"] == COUNTRIES[7 % len(COUNTRIES)]
@@ -75,7 +76,8 @@ def test_agents_see_the_identity_they_answer_for(emulated: LocalCollective) -> N
 
 def test_daemon_stats_counts_emulated_nodes(emulated: LocalCollective) -> None:
     first = emulated_identities("emu", N)[0]
-    proc = ok(emulated.mco("rpc", "rpcutil", "daemon_stats", "-I", first, "-j"))
+    proc = ok(emulated.mco("rpc", "rpcutil", "daemon_stats", "-I", first,
+                           "--json-format", "mcollective"))
     [reply] = json.loads(proc.stdout)
     assert reply["data"]["emulated"]["nodes"] == N
 

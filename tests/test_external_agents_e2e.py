@@ -64,7 +64,8 @@ def test_shell_agent_answers_through_the_daemons(collective: LocalCollective) ->
     assert proc.stdout.count("Unit: minutes") == 2  # labels from the DDL on the client
     assert "Summary of Unit:\n\n   minutes = 2" in proc.stdout
     assert "Finished processing 2 / 2 hosts" in proc.stdout
-    doc = json.loads(ok(collective.mco("rpc", "uptime", "report", "-j")).stdout)
+    doc = json.loads(ok(collective.mco("rpc", "uptime", "report",
+                                       "--json-format", "mcollective")).stdout)
     assert {r["data"]["unit"] for r in doc} == {"seconds"}  # the DDL default, filled in
     assert all(isinstance(r["data"]["uptime"], int) for r in doc)
 
@@ -77,6 +78,7 @@ def test_bad_input_is_refused_naming_it(collective: LocalCollective) -> None:
 def test_the_agent_is_listed_and_documented(collective: LocalCollective) -> None:
     doc = ok(collective.mco("plugin", "doc", "uptime")).stdout
     assert "Uptime, in shell" in doc and "Provider: external" in doc
-    agents = json.loads(ok(collective.mco("rpc", "rpcutil", "inventory", "-j",
+    agents = json.loads(ok(collective.mco("rpc", "rpcutil", "inventory",
+                                          "--json-format", "mcollective",
                                           "-I", "node1.example.net")).stdout)
     assert "uptime" in agents[0]["data"]["agents"]

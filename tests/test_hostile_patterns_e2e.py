@@ -104,7 +104,7 @@ def test_process_pattern_cannot_freeze_the_daemon(collective: LocalCollective) -
     still stops on SIGTERM; before RE2 the match held the GIL for minutes."""
     identity = next(iter(NODES))
     proc = ok(collective.mco("rpc", "process", "list", f"pattern={PATTERNS[0]}",
-                             "-I", identity, "-j", timeout=120))
+                             "-I", identity, "--json-format", "mcollective", timeout=120))
     [reply] = json.loads(proc.stdout)
     assert reply["statuscode"] == 0 and reply["data"]["pslist"] == [], reply
     # A second node, to be stopped with SIGTERM while a pathological search runs.
@@ -112,7 +112,7 @@ def test_process_pattern_cannot_freeze_the_daemon(collective: LocalCollective) -
     try:
         mco = subprocess.Popen(
             [*_script("mco"), "rpc", "-c", str(collective.client_config), "process", "list",
-             f"pattern={PATTERNS[1]}", "-I", victim.identity, "-j"],
+             f"pattern={PATTERNS[1]}", "-I", victim.identity, "--json-format", "mcollective"],
             env=collective.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL, text=True)
         time.sleep(1.0)

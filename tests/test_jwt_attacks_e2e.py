@@ -158,7 +158,7 @@ class JwtFleet:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """``mco rpc rpcutil daemon_stats -j`` by the admin: one call, every node."""
-        proc = self.collective.mco("rpc", "rpcutil", "daemon_stats", "-j")
+        proc = self.collective.mco("rpc", "rpcutil", "daemon_stats", "--json-format", "mcollective")
         assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
         results = json.loads(proc.stdout)
         assert sorted(r["sender"] for r in results) == sorted(NODES)
@@ -215,7 +215,8 @@ def no_replies(waiting: dict[str, queue.Queue[Reply]]) -> dict[str, list[str]]:
 
 
 def test_valid_client_gets_signed_replies_from_every_node(fleet: JwtFleet) -> None:
-    proc = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=fleet.alice_cfg)
+    proc = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                "--json-format", "mcollective", config=fleet.alice_cfg)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     results = json.loads(proc.stdout)
     assert sorted(r["sender"] for r in results) == sorted(NODES)
@@ -345,7 +346,8 @@ def test_hostile_requests_are_rejected_counted_and_never_run(fleet: JwtFleet) ->
         fleet.session.forget(request_id)
 
     # Every node still answers.
-    proc = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=fleet.alice_cfg)
+    proc = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                "--json-format", "mcollective", config=fleet.alice_cfg)
     assert sorted(r["sender"] for r in json.loads(proc.stdout)) == sorted(NODES)
 
 
@@ -458,5 +460,6 @@ def test_forged_replies_are_dropped_and_counted_by_the_client(
         assert sum(why in m for m in messages) == count, (why, messages)
 
     # The client still takes genuine replies afterwards.
-    proc = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=fleet.alice_cfg)
+    proc = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                "--json-format", "mcollective", config=fleet.alice_cfg)
     assert sorted(r["sender"] for r in json.loads(proc.stdout)) == sorted(NODES)

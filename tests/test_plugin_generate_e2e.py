@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +67,8 @@ def test_generated_agent_answers_mco_rpc(scaffold: tuple[str, Path], tmp_path: P
         proc = ok(collective.mco("rpc", name, "status", "message=hello-there"))
         assert proc.stdout.count("Message: hello-there") == 2
         assert "Finished processing 2 / 2 hosts" in proc.stdout
-        doc = json.loads(ok(collective.mco("rpc", name, "restart", "-j")).stdout)
+        doc = json.loads(ok(collective.mco("rpc", name, "restart",
+                                           "--json-format", "mcollective")).stdout)
         assert {r["data"]["message"] for r in doc} == {"hello"}  # the DDL default
         help_text = ok(collective.mco("plugin", "doc", name)).stdout
         assert "Made by the e2e test" in help_text and "restart action" in help_text
@@ -94,6 +97,34 @@ def test_a_generated_agent_passes_mypy_strict(ddl: str, tmp_path: Path) -> None:
                           cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success: no issues found in 3 source files" in proc.stdout
+
+
+def test_sighup_loads_an_agent_installed_since_the_start(tmp_path: Path) -> None:
+    """``pip install -e`` of a scaffolded agent while the daemon runs, then
+    ``kill -HUP``: the agent loads (the editable install's ``.pth`` file, the import
+    and metadata caches and stevedore's cache are refreshed) and answers."""
+    name = f"hupped_{uuid.uuid4().hex[:8]}"
+    with LocalCollective(tmp_path / "collective") as collective:
+        node = collective.add_node("node1.example.net")
+        ok(collective.mco("plugin", "generate", "agent", name, "--actions", "status",
+                          "-d", str(tmp_path)))
+        installed = pip("install", "--no-deps", "-e",
+                        str(tmp_path / f"mcollective-agent-{name}"))
+        try:
+            assert installed.returncode == 0, installed.stdout + installed.stderr
+            node.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 60
+            while "reloaded:" not in node.log() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            log = node.log()
+            assert "agents=" in log.split("reloaded:")[-1] and name in \
+                log.split("reloaded:")[-1], log
+            assert "failed to load" not in log
+            proc = ok(collective.mco("rpc", name, "status", "message=after-hup"))
+            assert "Message: after-hup" in proc.stdout
+            assert "Finished processing 1 / 1 hosts" in proc.stdout
+        finally:
+            pip("uninstall", f"mcollective-agent-{name.replace('_', '-')}")
 
 
 @pytest.fixture(scope="module")

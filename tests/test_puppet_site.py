@@ -51,8 +51,8 @@ def test_combined_sources_precedence_and_the_puppet_agent(tmp_path: Path) -> Non
         assert found == ["web1"]
         assert collective.mco("find", "-F", "role=web").stdout.split() == ["web1"]
         assert collective.mco("find", "-F", "os.family=Custom").stdout.split() == ["odd1"]
-        os_fact = json.loads(collective.mco("rpc", "rpcutil", "get_fact", "fact=os",
-                                            "-I", "web1", "-j").stdout)[0]["data"]["value"]
+        os_fact = json.loads(collective.mco("rpc", "rpcutil", "get_fact", "fact=os", "-I",
+                                            "web1", "-j").stdout)["replies"][0]["data"]["value"]
         assert "selinux" in os_fact  # Facter's os, not the system source's
         # The puppet agent answers on the same node.
         count = collective.mco("puppet", "count", "-I", "web1")

@@ -171,7 +171,7 @@ def test_replay_inside_ttl_is_rejected_and_audited(guarded: Guarded) -> None:
 def test_policy_denied_action_gets_status_1_and_is_audited(guarded: Guarded) -> None:
     before = guarded.stats()
     proc = guarded.collective.mco("rpc", "rpcutil", "get_config_item", "item=ttl",
-                                  "-I", TARGET, "-j")
+                                  "-I", TARGET, "--json-format", "mcollective")
     [result] = json.loads(proc.stdout)
     assert (result["statuscode"], result["statusmsg"]) == (1, NOT_AUTHORIZED)
     assert "data" not in result or not result["data"].get("value")
@@ -183,7 +183,8 @@ def test_policy_denied_action_gets_status_1_and_is_audited(guarded: Guarded) -> 
     assert "rpcutil.policy" in record["reason"]
     assert record["caller"].startswith("user=") and record["sender"] == "mco-client"
     # The same caller is still allowed what the policy allows.
-    proc = guarded.collective.mco("rpc", "rpcutil", "ping", "-I", TARGET, "-j")
+    proc = guarded.collective.mco("rpc", "rpcutil", "ping", "-I", TARGET,
+                                  "--json-format", "mcollective")
     assert json.loads(proc.stdout)[0]["statuscode"] == 0
 
 
@@ -206,7 +207,7 @@ def test_oversized_malformed_and_invalid_utf8_are_dropped_unread(guarded: Guarde
 
 
 def test_node_still_answers(guarded: Guarded) -> None:
-    proc = guarded.collective.mco("rpc", "rpcutil", "ping", "-j")
+    proc = guarded.collective.mco("rpc", "rpcutil", "ping", "--json-format", "mcollective")
     [result] = json.loads(proc.stdout)
     assert result["sender"] == TARGET and result["statuscode"] == 0
     stats = guarded.stats()

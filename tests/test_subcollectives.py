@@ -19,7 +19,8 @@ def test_target_picks_a_collective(tmp_path: Path) -> None:
         assert lines(ok(c.mco("find"))) == ["berlin", "london"]
         assert lines(ok(c.mco("find", "-T", "uk"))) == ["both", "london"]
         assert lines(ok(c.mco("find", "-T", "de"))) == ["berlin", "both"]
-        proc = ok(c.mco("rpc", "rpcutil", "collective_info", "-T", "uk", "-I", "both", "-j"))
+        proc = ok(c.mco("rpc", "rpcutil", "collective_info", "-T", "uk", "-I", "both",
+                        "--json-format", "mcollective"))
         assert '"main_collective": "uk"' in proc.stdout
         bad = c.mco("find", "-T", "fr")
         assert bad.returncode == 1 and "not one of the configured collectives" in bad.stderr

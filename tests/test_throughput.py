@@ -16,7 +16,7 @@ def test_200_sequential_mco_rpc_calls_get_every_reply(local_collective: LocalCol
     start_fleet(local_collective)
     missing = []
     for i in range(200):
-        proc = local_collective.mco("rpc", "rpcutil", "ping", "-j")
+        proc = local_collective.mco("rpc", "rpcutil", "ping", "--json-format", "mcollective")
         replies = json.loads(proc.stdout) if proc.returncode == 0 else []
         senders = sorted(r["sender"] for r in replies if r["statuscode"] == 0)
         if proc.returncode != 0 or len(senders) != 3:

@@ -236,3 +236,23 @@ def test_request_without_reply_to_is_served_but_not_answered() -> None:
         publish_raw(session, encode_request(request, session.security))
         wait_for(lambda: daemons[0].stats["passed"] == 1)
         assert daemons[0].stats["replies"] == 0
+
+
+def test_client_refuses_out_of_bounds_fields_before_sending() -> None:
+    with collective("n1") as (daemons, session):
+        with pytest.raises(MCollectiveError, match=r"'ttl' is 3601 seconds.*max_ttl"):
+            session.new_request("worker", "echo", {"message": "x"}, ttl=3601)
+        with pytest.raises(MCollectiveError, match="'reply_to' is 300 bytes"):
+            session.new_request("worker", "echo", {"message": "x"}, reply_to="r" * 300)
+        assert daemons[0].stats["total"] == 0
+
+
+def test_node_drops_out_of_bounds_requests_without_answering() -> None:
+    with collective("n1") as (daemons, session):
+        session.connect()
+        request = session.new_request("worker", "echo", {"message": "x"})
+        request.reply_to = "r" * 300
+        daemons[0].handle_message(encode_request(request, session.security))
+        stats = daemons[0].stats
+        assert stats["outofbounds"] == 1 and stats["passed"] == 0
+        assert stats["replies"] == 0 and stats["errors"] == 0

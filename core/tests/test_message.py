@@ -11,6 +11,7 @@ from mcollective.message import (
     Reply,
     Request,
     new_request_id,
+    request_bounds_error,
     unwrap_secure,
     wrap_secure,
 )
@@ -86,3 +87,33 @@ def test_secure_layer_keeps_exact_payload() -> None:
     assert fields["signature"] == "ab"
     with pytest.raises(MessageError, match="not a secure reply"):
         unwrap_secure("reply", wrapped)
+
+
+# --- bounds (docs/security.md, "Bounds") -----------------------------------------------------
+
+
+def _bounded(**fields: object) -> Request:
+    request = Request(agent="rpcutil", collective="mcollective", sender="n1",
+                      caller="user=alice", message={"action": "ping"}, reply_to="r")
+    for name, value in fields.items():
+        setattr(request, name, value)
+    return request
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"ttl": 3601}, "'ttl'"), ({"ttl": 10 ** 400}, "'ttl'"),
+    ({"reply_to": "r" * 256}, "'reply_to'"), ({"reply_to": "é" * 128}, "'reply_to'"),
+    ({"agent": "a" * 256}, "'agent'"), ({"collective": "c" * 256}, "'collective'"),
+    ({"sender": "s" * 256}, "'sender'"), ({"caller": "user=" + "c" * 1020}, "'caller'"),
+    ({"message": {"action": "x" * 256}}, "'action'"),
+    ({"filter": {"identity": ["n"] * 1001}}, "'filter'"),
+])
+def test_each_field_bound_is_named(fields: dict[str, object], named: str) -> None:
+    problem = request_bounds_error(_bounded(**fields), 3600)
+    assert problem is not None and named in problem and "\n" not in problem
+
+
+def test_fields_at_their_bounds_pass() -> None:
+    assert request_bounds_error(_bounded(ttl=3600, reply_to="r" * 255, agent="a" * 255,
+                                         caller="u=" + "c" * 1022), 3600) is None
+    assert request_bounds_error(_bounded(ttl=7200), 7200) is None

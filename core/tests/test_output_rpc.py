@@ -85,12 +85,59 @@ def test_display_follows_the_ddl_and_the_option(env: Nodes) -> None:
     assert "Finished processing 3 / 3" in none
 
 
-def test_json_is_one_document_of_results(env: Nodes) -> None:
-    run = rpc(env, "-j")
-    assert run.code == 0 and "Discovering" not in run.err
+def test_json_is_choria_object_with_stats_and_summaries(env: Nodes) -> None:
+    run = rpc(env, "-j", fail_on="n2")
+    assert run.code == 2 and "Discovering" not in run.err
+    doc = json.loads(run.out)
+    assert set(doc) == {"agent", "action", "replies", "request_stats", "summaries"}
+    assert (doc["agent"], doc["action"]) == ("fleetinfo", "report")
+    assert sorted(r["sender"] for r in doc["replies"]) == sorted(FLEET)
+    assert set(doc["replies"][0]) == {"sender", "statuscode", "statusmsg", "data",
+                                      "agent", "action"}
+    stats = doc["request_stats"]
+    assert (stats["discovered"], stats["responses"], stats["ok"], stats["failed"]) == (
+        3, 3, 2, 1)
+    assert stats["no_responses"] == [] and stats["exit_code"] == 2
+    assert isinstance(stats["request_time"], int) and stats["start_time_utc"].endswith("Z")
+    assert {r["output"]: r["value"] for r in doc["summaries"]["results"]
+            if r["function"] == "summary"} == {"version": {"1.0": 2, "2.0": 1}}
+
+
+def test_json_format_mcollective_is_the_bare_array(env: Nodes) -> None:
+    run = rpc(env, "--json-format", "mcollective")  # implies -j
+    assert run.code == 0, run.err
     doc = json.loads(run.out)
     assert sorted(r["sender"] for r in doc) == sorted(FLEET)
     assert set(doc[0]) == {"sender", "statuscode", "statusmsg", "data", "agent", "action"}
+
+
+def test_json_sort_orders_replies_by_sender(env: Nodes) -> None:
+    doc = json.loads(rpc(env, "-j", "--sort").out)
+    assert [r["sender"] for r in doc["replies"]] == sorted(FLEET)
+    lines = [json.loads(x) for x in rpc(env, "--jsonl", "--sort").out.splitlines()]
+    assert [e["sender"] for e in lines if e["kind"] == "result"] == sorted(FLEET)
+
+
+def test_filter_replies_shows_only_matching_replies(env: Nodes) -> None:
+    run = rpc(env, "-j", "--filter-replies", 'ok() && data("version") == "1.0"',
+              fail_on="n2")
+    doc = json.loads(run.out)
+    assert [r["sender"] for r in doc["replies"]] == ["n1"]
+    # Every reply still counts as an answer: nobody is listed as silent.
+    assert doc["request_stats"]["responses"] == 3 and doc["request_stats"]["no_responses"] == []
+    assert {r["output"]: r["value"] for r in doc["summaries"]["results"]
+            if r["function"] == "summary"} == {"version": {"1.0": 1}}
+    text = rpc(env, "--display", "all", "--filter-replies", "aborted()", fail_on="n2")
+    assert "n2".ljust(40) + "Request Aborted" in text.out and "\nn1\n" not in text.out
+    senders = rpc(env, "--senders", "--filter-replies", 'include(["n1", "n3"], sender())')
+    assert senders.out == "n1\nn3\n"
+
+
+def test_filter_replies_that_cannot_be_evaluated_are_reported(env: Nodes) -> None:
+    run = rpc(env, "-j", "--filter-replies", 'data("load") > "x"')
+    assert json.loads(run.out)["replies"] == []
+    assert "3 replies left out by --filter-replies: cannot compare a number with a " \
+           "string using >" in run.err
 
 
 def test_jsonl_streams_events(env: Nodes) -> None:
@@ -138,7 +185,11 @@ def test_nothing_discovered(env: Nodes) -> None:
     run = rpc(env, "-F", "country=nowhere")
     assert run.code == 1 and "No request sent, we did not discover any nodes." in run.err
     as_json = rpc(env, "-F", "country=nowhere", "-j")
-    assert json.loads(as_json.out) == [] and as_json.code == 1
+    doc = json.loads(as_json.out)
+    assert doc["replies"] == [] and doc["request_stats"]["discovered"] == 0
+    assert as_json.code == 1
+    as_array = rpc(env, "-F", "country=nowhere", "--json-format", "mcollective")
+    assert json.loads(as_array.out) == [] and as_array.code == 1
     lines = [json.loads(x) for x in rpc(env, "-F", "country=nowhere", "--jsonl")
              .out.splitlines()]
     assert [e["kind"] for e in lines] == ["discovery", "error"]
@@ -146,5 +197,7 @@ def test_nothing_discovered(env: Nodes) -> None:
 
 
 def test_output_modes_are_mutually_exclusive(env: Nodes) -> None:
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         rpc(env, "-j", "--table")
+    assert exc.value.code == 1  # a usage error, not "some nodes failed" (2)
+

@@ -71,7 +71,8 @@ def check_counters(daemon: Daemon) -> None:
     s = daemon.stats.snapshot()
     assert s["errors"] == 0, "an exception escaped a pipeline step"
     assert s["total"] == s["oversized"] + s["malformed"] + s["unvalidated"] + s["validated"]
-    assert s["validated"] == s["ttlexpired"] + s["filtered"] + s["replayed"] + s["passed"]
+    assert s["validated"] == (s["outofbounds"] + s["ttlexpired"] + s["filtered"]
+                              + s["replayed"] + s["passed"])
 
 
 def feed(daemon: Daemon, body: bytes) -> None:

@@ -284,6 +284,8 @@ KEYS: dict[str, Key] = {
     "direct_addressing_threshold": Key(integer(0), 10),
     "ttl": Key(integer(1), 60),
     "color": Key(boolean, True),
+    # What `mco rpc -j` prints: Choria's object or MCollective's bare array.
+    "json_format": Key(one_of("choria", "mcollective"), "choria"),
     "rpclimitmethod": Key(one_of("first", "random"), "first"),
     "discovery_timeout": Key(optional(number(0))),
     "discovery_window": Key(number(0.01), 0.3),
@@ -308,6 +310,12 @@ KEYS: dict[str, Key] = {
     "replay_cache_size": Key(integer(0), 100000),
     "replay_cache_per_caller": Key(integer(0), 10000),
     "max_message_size": Key(integer(1024), 1048576),
+    # Longest a request may stay valid (seconds): the client refuses to send above it,
+    # nodes drop such requests; bounds how long a request id must be remembered.
+    "max_ttl": Key(integer(1), 3600),
+    # Actions of one agent still running past their timeout (pure Python cannot be
+    # killed) before the node refuses that agent's new requests.
+    "max_stuck_actions": Key(integer(1), 10),
     # Kept so that old files load; they mean nothing here.
     "topicprefix": Key(text, deprecated="topic names are chosen by the connector"),
     "topicsep": Key(text, deprecated="topic names are chosen by the connector"),
@@ -409,6 +417,7 @@ class Config:
     direct_addressing_threshold: int
     ttl: int
     color: bool
+    json_format: str
     rpclimitmethod: str
     discovery_timeout: float | None
     discovery_window: float
@@ -428,6 +437,8 @@ class Config:
     replay_cache_size: int
     replay_cache_per_caller: int
     max_message_size: int
+    max_ttl: int
+    max_stuck_actions: int
 
     def __init__(
         self,

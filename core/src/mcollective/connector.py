@@ -31,6 +31,21 @@ class Connector(ABC):
     #: client relies on: a change during a request is reported as a broker failure.
     stats: dict[str, int]
 
+    #: Set by the daemon before :meth:`start`: called (with a short reason, never the
+    #: content) once for every message the transport received but could not decode
+    #: into a body at all (not its envelope, wrong types), after the connector counted
+    #: it in ``stats["malformed"]``. Such a message is dropped; it must never be taken
+    #: for a broken connection, and consumption goes on. A body that decodes is always
+    #: handed to ``on_message``, however wrong its content: the daemon judges that.
+    on_malformed: Callable[[str], None] | None = None
+
+    #: True if this connector calls :attr:`on_replies` with the outcome of every
+    #: :meth:`publish_reply` (which may publish later, from another thread): the
+    #: daemon then counts replies as sent only when they were.
+    reports_replies: bool = False
+    #: ``on_replies(sent, failed)``, set by the daemon when :attr:`reports_replies`.
+    on_replies: Callable[[int, int], None] | None = None
+
     def __init__(self) -> None:
         self.stats = {}
 

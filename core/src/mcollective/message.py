@@ -118,6 +118,48 @@ def _check_filter(value: Any) -> dict[str, list[Any]]:
     return out
 
 
+#: Bounds of request fields (docs/security.md, "Bounds"), in UTF-8 bytes. 255 is
+#: AMQP's limit for a routing key or a queue name (a ``reply_to`` or an agent name
+#: over it made RabbitMQ close the node's publishing connection, losing every other
+#: caller's replies in flight); ``caller`` holds longer certificate and token names.
+FIELD_BOUNDS: dict[str, int] = {
+    "reply_to": 255, "agent": 255, "collective": 255, "sender": 255, "action": 255,
+    "caller": 1024,
+}
+#: Most values a request filter may carry (all keys together).
+MAX_FILTER_VALUES = 1000
+#: ``max_ttl``'s default: the longest a request may stay valid (seconds).
+DEFAULT_MAX_TTL = 3600
+
+
+def request_bounds_error(request: Request, max_ttl: int) -> str | None:
+    """Why ``request`` breaks a documented bound (one line naming the field and the
+    bound), or None. Checked by the client before signing and by every node on
+    receipt, after verification: a node counts such a request (``outofbounds``) and
+    drops it without answering."""
+    if request.ttl > max_ttl:
+        digits = str(request.ttl) if request.ttl < 10 ** 30 else ""
+        shown = digits or f"a {len(str(request.ttl))}-digit number of"
+        return (f"request field 'ttl' is {shown} seconds, above the maximum of "
+                f"{max_ttl} (max_ttl)")
+    values: dict[str, str | None] = {
+        "reply_to": request.reply_to, "agent": request.agent,
+        "collective": request.collective, "sender": request.sender,
+        "action": request.action, "caller": request.caller}
+    for name, value in values.items():
+        if value is None:
+            continue
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > FIELD_BOUNDS[name]:
+            return (f"request field '{name}' is {size} bytes long, above the maximum of "
+                    f"{FIELD_BOUNDS[name]}")
+    count = sum(len(v) for v in request.filter.values())
+    if count > MAX_FILTER_VALUES:
+        return (f"request field 'filter' has {count} values, above the maximum of "
+                f"{MAX_FILTER_VALUES}")
+    return None
+
+
 @dataclass
 class Request:
     """One request as the client built and signed it."""

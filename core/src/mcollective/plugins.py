@@ -156,6 +156,50 @@ def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
     return dist.metadata["Name"] or "unknown", dist.version or "unknown"
 
 
+def refresh_installed() -> list[str]:
+    """Make plugins installed since this process started loadable (``kill -HUP``).
+
+    Several caches stand between a fresh ``pip install`` and an import:
+
+    * the interpreter reads ``.pth`` files only at start-up, and an editable install
+      (``pip install -e``) puts its source directory on ``sys.path`` through one: the
+      site directories are processed again (``site.addsitedir`` skips entries
+      already on the path and is what start-up itself runs);
+    * the import system's and ``importlib.metadata``'s directory caches:
+      ``importlib.invalidate_caches()``, and this module's own reading of every
+      entry point (:func:`_all_entry_points`, kept for the life of the process);
+    * stevedore's two in-memory entry-point caches: one keyed by ``sys.path`` alone
+      (a plugin installed into the same site directory would stay invisible), and
+      ``ExtensionManager.ENTRY_POINT_CACHE``, kept per namespace for the life of
+      the process.
+
+    Returns the directories added to ``sys.path``."""
+    import site
+    import sys
+
+    before = list(sys.path)
+    sites = [*site.getsitepackages(), site.getusersitepackages()]
+    for directory in sites:
+        if directory in before:  # only directories this interpreter already uses
+            site.addsitedir(directory)
+    importlib.invalidate_caches()
+    _all_entry_points.cache_clear()
+    try:
+        from stevedore import _cache as stevedore_cache
+        from stevedore.extension import ExtensionManager
+
+        internal = getattr(getattr(stevedore_cache, "_c", None), "_internal", None)
+        for cache in (internal, getattr(ExtensionManager, "ENTRY_POINT_CACHE", None)):
+            if isinstance(cache, dict):
+                cache.clear()
+    except ImportError:  # pragma: no cover - a stevedore without these caches
+        pass
+    added = [entry for entry in sys.path if entry not in before]
+    if added:
+        log.info("new on the import path: %s", ", ".join(added))
+    return added
+
+
 def installed_plugins(kind: str | None = None) -> list[InstalledPlugin]:
     """Every installed plugin (of one kind, or all), sorted by kind and name."""
     kinds = [_kind(kind)] if kind else list(KINDS.values())

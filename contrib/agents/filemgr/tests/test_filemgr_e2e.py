@@ -30,10 +30,12 @@ def test_touch_status_remove_round_trip(local_collective: LocalCollective,
                                         tmp_path: Path) -> None:
     _three_nodes(local_collective)
     target = tmp_path / "canary"
-    touched = local_collective.mco("rpc", "filemgr", "touch", f"file={target}", "-j")
+    touched = local_collective.mco("rpc", "filemgr", "touch", f"file={target}",
+                                   "--json-format", "mcollective")
     assert touched.returncode == 0, touched.stderr
     assert target.exists()
-    status = local_collective.mco("rpc", "filemgr", "status", f"file={target}", "-j")
+    status = local_collective.mco("rpc", "filemgr", "status", f"file={target}",
+                                  "--json-format", "mcollective")
     replies = json.loads(status.stdout)
     assert len(replies) == 3
     for reply in replies:
@@ -41,7 +43,8 @@ def test_touch_status_remove_round_trip(local_collective: LocalCollective,
         assert reply["data"]["present"] == 1
         assert reply["data"]["size"] == 0
         assert reply["data"]["type"] == "file"
-    removed = local_collective.mco("rpc", "filemgr", "remove", f"file={target}", "-j")
+    removed = local_collective.mco("rpc", "filemgr", "remove", f"file={target}",
+                                   "--json-format", "mcollective")
     codes = sorted(r["statuscode"] for r in json.loads(removed.stdout))
     # Three nodes share this machine: one removes the file, the others find it gone.
     assert codes == [0, 1, 1]
@@ -60,7 +63,8 @@ def test_invalid_input_is_refused_before_sending(local_collective: LocalCollecti
 
 def test_relative_path_is_invalid_data_on_the_node(local_collective: LocalCollective) -> None:
     local_collective.add_node("n1")
-    proc = local_collective.mco("rpc", "filemgr", "status", "file=etc/hostname", "-j")
+    proc = local_collective.mco("rpc", "filemgr", "status", "file=etc/hostname",
+                                "--json-format", "mcollective")
     [reply] = json.loads(proc.stdout)
     assert reply["statuscode"] == 4
     assert "absolute path" in reply["statusmsg"]

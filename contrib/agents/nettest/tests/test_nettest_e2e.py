@@ -21,7 +21,7 @@ def test_connect_from_three_nodes(local_collective: LocalCollective) -> None:
         assert proc.stdout.count("Connection Status: Connected") == 3
         assert "Finished processing 3 / 3 hosts" in proc.stdout
         as_json = local_collective.mco("rpc", "nettest", "connect", "fqdn=127.0.0.1",
-                                       f"port={port}", "-j")
+                                       f"port={port}", "--json-format", "mcollective")
         replies = json.loads(as_json.stdout)
         assert [r["data"]["connect"] for r in replies] == [True, True, True]
         assert all(isinstance(r["data"]["connect_time"], float) for r in replies)
@@ -29,7 +29,8 @@ def test_connect_from_three_nodes(local_collective: LocalCollective) -> None:
 
 def test_ping_and_bad_input(local_collective: LocalCollective) -> None:
     local_collective.add_node("n1")
-    proc = local_collective.mco("rpc", "nettest", "ping", "fqdn=127.0.0.1", "-j")
+    proc = local_collective.mco("rpc", "nettest", "ping", "fqdn=127.0.0.1",
+                                "--json-format", "mcollective")
     [reply] = json.loads(proc.stdout)
     assert reply["statuscode"] == 0, reply["statusmsg"]
     assert isinstance(reply["data"]["rtt"], float)

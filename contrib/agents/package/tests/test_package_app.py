@@ -41,9 +41,15 @@ def test_a_veteran_s_package_runbook(local_collective: LocalCollective) -> None:
     assert count.returncode == 0
     counted = _dpkg_count()
     assert f"   n1: {counted}" in count.stdout.splitlines()
-    replies = json.loads(local_collective.mco("package", "status", "bash", "-j").stdout)
-    assert sorted((r["sender"], r["data"]["ensure"]) for r in replies) == \
+    # -j: Choria's object, the summary of versions included.
+    doc = json.loads(local_collective.mco("package", "status", "bash", "-j").stdout)
+    assert (doc["agent"], doc["action"]) == ("package", "status")
+    assert sorted((r["sender"], r["data"]["ensure"]) for r in doc["replies"]) == \
         [("n1", version), ("n2", version)]
+    assert version in json.dumps(doc["summaries"])
+    bare = json.loads(local_collective.mco("package", "status", "bash", "-j",
+                                           "--json-format", "mcollective").stdout)
+    assert sorted(r["sender"] for r in bare) == ["n1", "n2"]
 
 
 def _dpkg_count() -> int:

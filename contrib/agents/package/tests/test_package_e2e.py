@@ -29,7 +29,8 @@ def test_status_on_three_nodes(local_collective: LocalCollective) -> None:
     assert "Summary of Ensure:" in proc.stdout
     assert f"{ensure} = 3" in lines
     assert "Finished processing 3 / 3 hosts" in proc.stdout
-    replies = json.loads(local_collective.mco("rpc", "package", "count", "-j").stdout)
+    replies = json.loads(local_collective.mco("rpc", "package", "count",
+                                              "--json-format", "mcollective").stdout)
     assert len({r["data"]["output"] for r in replies}) == 1
     assert all(isinstance(r["data"]["output"], int) for r in replies)
 
@@ -49,16 +50,17 @@ def test_install_and_purge_a_local_deb_on_one_node(local_collective: LocalCollec
     for identity in ("n1", "n2"):
         local_collective.add_node(identity)
     out = local_collective.mco("rpc", "package", "install", f"package={throwaway_deb}",
-                               "-I", "n1", "-j")
+                               "-I", "n1", "--json-format", "mcollective")
     [reply] = json.loads(out.stdout)
     assert reply["statuscode"] == 0, reply["statusmsg"]
     assert reply["data"]["ensure"] == "1:1.0-2"
     status = json.loads(local_collective.mco("rpc", "package", "status",
-                                             "package=mco-agent-selftest", "-j").stdout)
+                                             "package=mco-agent-selftest",
+                                             "--json-format", "mcollective").stdout)
     assert sorted(r["data"]["ensure"] for r in status) == ["1:1.0-2", "1:1.0-2"]
     purge = json.loads(local_collective.mco("rpc", "package", "purge",
                                             "package=mco-agent-selftest", "-I", "n1",
-                                            "-j").stdout)
+                                            "--json-format", "mcollective").stdout)
     assert purge[0]["data"]["ensure"] == "purged"
     left = subprocess.run(["dpkg-query", "-W", "mco-agent-selftest"], capture_output=True,
                           check=False)

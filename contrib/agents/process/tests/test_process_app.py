@@ -43,7 +43,7 @@ def test_process_list_as_a_veteran_types_it(local_collective: LocalCollective) -
     assert "PID" not in silent.stdout and "Matched hosts: 2" in silent.stdout
 
     replies = json.loads(local_collective.mco("process", "list", "mcollectived", "-I", "n1",
-                                              "-j").stdout)
+                                              "-j").stdout)["replies"]
     assert [r["sender"] for r in replies] == ["n1"]
     assert pids["n1"] in [entry["pid"] for entry in replies[0]["data"]["pslist"]]
 

@@ -18,7 +18,8 @@ def test_list_finds_a_marked_process_on_every_node(local_collective: LocalCollec
     # The grep trick: the pattern does not match the mco command line that carries it.
     pattern = f"mco-process-e2e-[{marker[16]}]{marker[17:]}"
     try:
-        out = local_collective.mco("rpc", "process", "list", f"pattern={pattern}", "-j")
+        out = local_collective.mco("rpc", "process", "list", f"pattern={pattern}",
+                                   "--json-format", "mcollective")
         assert out.returncode == 0, out.stderr
         replies = json.loads(out.stdout)
         assert sorted(r["sender"] for r in replies) == ["n1", "n2", "n3"]
@@ -44,6 +45,6 @@ def test_bad_inputs(local_collective: LocalCollective) -> None:
     typed = local_collective.mco("rpc", "process", "list", "just_zombies=maybe")
     assert typed.returncode != 0
     assert "'just_zombies'" in typed.stderr
-    bad_regex = local_collective.mco("rpc", "process", "list", "pattern=(", "-j")
+    bad_regex = local_collective.mco("rpc", "process", "list", "pattern=(")
     assert bad_regex.returncode != 0  # refused by mco before sending
     assert "invalid regular expression /(/" in bad_regex.stderr

@@ -76,7 +76,7 @@ def applied_site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 
 def rpc_json(collective: LocalCollective, *args: str) -> list[dict[str, Any]]:
-    proc = collective.mco("rpc", "puppet", *args, "-j")
+    proc = collective.mco("rpc", "puppet", *args, "--json-format", "mcollective")
     try:
         return json.loads(proc.stdout)
     except ValueError:
@@ -181,7 +181,8 @@ def test_resource_and_type_lists(local_collective: LocalCollective,
     local_collective.add_node("p1", settings=applied_site.settings(**{
         "plugin.puppet.resource_type_whitelist": "user,file"}))
     local_collective.add_node("p2", settings=applied_site.settings())
-    proc = local_collective.mco("puppet", "resource", "user", "root", "-j")
+    proc = local_collective.mco("puppet", "resource", "user", "root", "--json-format",
+                                "mcollective")
     replies = {r["sender"]: r for r in json.loads(proc.stdout)}
     assert replies["p1"]["statuscode"] == 0, replies["p1"]
     assert "user { 'root':" in replies["p1"]["data"]["result"]
@@ -224,7 +225,7 @@ def test_mco_puppet_usage_errors_and_json(local_collective: LocalCollective,
     assert bad_tag.returncode == 1 and "'-x' is not a valid Puppet tag" in bad_tag.stderr
     count = json.loads(local_collective.mco("puppet", "count", "-j").stdout)
     assert count["total"] == 1 and count["enabled"] == 1 and count["disabled"] == 0
-    status = json.loads(local_collective.mco("puppet", "status", "-j").stdout)
+    status = json.loads(local_collective.mco("puppet", "status", "-j").stdout)["replies"]
     assert status[0]["sender"] == "p1" and status[0]["data"]["enabled"] is True
 
 
@@ -235,7 +236,7 @@ def test_runonce_in_batches(local_collective: LocalCollective, tmp_path: Path) -
     for name, site in sites.items():
         local_collective.add_node(name, settings=site.settings())
     proc = local_collective.mco("puppet", "runonce", "--batch", "1", "--batch-sleep",
-                                "0.5", "--force", "-j")
+                                "0.5", "--force", "--json-format", "mcollective")
     replies = json.loads(proc.stdout)
     assert sorted(r["sender"] for r in replies) == ["b1", "b2"]
     assert all(r["statuscode"] == 0 for r in replies), replies

@@ -84,8 +84,8 @@ def test_a_veteran_s_service_runbook(local_collective: LocalCollective, init_dir
     assert restarted.returncode == 0 and "   n2: running" in restarted.stdout
     stopped = local_collective.mco("service", "mcotest", "stop", "-I", "n2", "-j")
     assert stopped.returncode == 0, stopped.stderr
-    assert [(r["sender"], r["data"]["status"]) for r in json.loads(stopped.stdout)] == \
-        [("n2", "stopped")]
+    assert [(r["sender"], r["data"]["status"])
+            for r in json.loads(stopped.stdout)["replies"]] == [("n2", "stopped")]
 
     missing = local_collective.mco("service", "no-such-service", "status")
     assert missing.returncode == 2

@@ -16,7 +16,7 @@ def test_status_on_three_nodes(local_collective: LocalCollective) -> None:
     proc = local_collective.mco("rpc", "service", "status", "service=cron")
     assert "Finished processing 3 / 3 hosts" in proc.stdout, proc.stdout + proc.stderr
     replies = json.loads(local_collective.mco("rpc", "service", "status", "service=cron",
-                                              "-j").stdout)
+                                              "--json-format", "mcollective").stdout)
     assert len(replies) == 3
     for reply in replies:
         if systemd_running():

@@ -30,7 +30,7 @@ def test_run_as_a_veteran_types_it(local_collective: LocalCollective) -> None:
 
     pipeline = local_collective.mco("shell", "run", "true | false", "-I", "n1", "-j")
     assert pipeline.returncode == 2
-    [reply] = json.loads(pipeline.stdout)
+    [reply] = json.loads(pipeline.stdout)["replies"]
     assert reply["statuscode"] == 1
     assert (reply["data"]["exitcode"], reply["data"]["success"]) == (1, False)
 

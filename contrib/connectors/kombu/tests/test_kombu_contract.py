@@ -14,6 +14,7 @@ import pytest
 
 from mcollective.connector import Connector
 from mcollective.testing.contracts import ConnectorContract, ConnectorFactory
+from mcollective.testing.hostile import HostileContract
 from mcollective_connector_kombu.connector import KombuConnector
 
 
@@ -38,7 +39,26 @@ class KombuFactory(ConnectorFactory):
         return True
 
 
+def _as_object(payload: bytes) -> Any:
+    """What a raw memory:// queue holds: the decoded JSON if it is JSON, else bytes."""
+    import json
+
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        return payload
+
+
 class MemoryFactory(KombuFactory):
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        from mcollective_connector_kombu import topology
+        from mcollective_connector_kombu.transports import MemoryChannel
+
+        MemoryChannel.queues[topology.node_queue(collective, identity)].put(
+            _as_object(payload))
+        return 1
+
     def leftovers(self, collective: str) -> set[str]:
         from mcollective_connector_kombu.transports import MemoryChannel
 
@@ -64,6 +84,14 @@ class FilesystemFactory(KombuFactory):
         from mcollective_connector_kombu.fsbroker import FsBroker
 
         FsBroker(self.broker_root).sweep()
+
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        from mcollective_connector_kombu import topology
+        from mcollective_connector_kombu.fsbroker import FsBroker
+
+        FsBroker(self.broker_root).put(topology.node_queue(collective, identity), payload)
+        return 1
 
 
 class AmqpFactory(KombuFactory):
@@ -99,6 +127,23 @@ class AmqpFactory(KombuFactory):
                 for kind in ("broadcast", "directed"):
                     channel.exchange_delete(f"{collective}.{kind}")
 
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        """Broadcast and direct, as raw AMQP bodies (AMQP has no envelope: each is
+        handed to the node as a body, and the daemon judges it)."""
+        import kombu
+
+        from mcollective_connector_kombu import topology
+
+        with kombu.Connection(self.url, connect_timeout=5) as conn:
+            channel = conn.default_channel
+            for exchange, key in (
+                    (topology.broadcast_exchange(collective).name, topology.agent_key(agent)),
+                    (topology.directed_exchange(collective).name, identity)):
+                channel.basic_publish(channel.prepare_message(payload), exchange=exchange,
+                                      routing_key=key)
+        return 2
+
     def collectives(self) -> set[str]:
         return {c for connector in self.kombu_connectors()
                 for sub in connector.describe()["nodes"].values()
@@ -128,6 +173,24 @@ class RedisFactory(KombuFactory):
             return keys | {k for k in owned if k.startswith(f"{collective}.")}
         finally:
             client.close()
+
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        """On the agent's PUB/SUB channel (broadcast) and the node's list (direct)."""
+        from mcollective_connector_kombu import topology
+
+        assert isinstance(node, KombuConnector)
+        channel = node._channel  # the node's own: it knows the PUB/SUB key prefix
+        topics = channel._get_publish_topics(topology.fanout_exchange(collective, agent)
+                                             .name, "")
+        client = self.client()
+        try:
+            for topic in topics:
+                client.publish(topic, payload)
+            client.lpush(topology.node_queue(collective, identity), payload)
+        finally:
+            client.close()
+        return len(topics) + 1
 
     def sweep(self) -> None:
         from mcollective_connector_kombu.transports import sweep_redis
@@ -162,6 +225,25 @@ class SqsFactory(KombuFactory):
 
     def crash(self, connector: Connector) -> bool:
         return False  # SQS never removes a queue by itself; retention bounds it
+
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        """Into the node's queue (broadcasts reach it through SNS, which adds
+        nothing to check). SQS bodies are text without control characters: the bytes
+        are mapped to what SQS accepts."""
+        import re
+
+        from mcollective_connector_kombu import topology
+
+        assert isinstance(node, KombuConnector)
+        channel = node._channel
+        queue = topology.node_queue(collective, identity)
+        text = re.sub(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd]", "?",
+                      payload.decode("utf-8", "replace")) or "?"
+        url = channel._new_queue(queue)
+        channel.sqs(queue=channel.canonical_queue_name(queue)).send_message(
+            QueueUrl=url, MessageBody=text)
+        return 1
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -203,6 +285,47 @@ class TestRedisContract(ConnectorContract):
 
 @pytest.mark.broker("sqs")
 class TestSQSContract(ConnectorContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, sqs_url: str) -> Iterator[ConnectorFactory]:
+        factory = SqsFactory(tmp_path, sqs_url)
+        yield factory
+        factory.close()
+
+
+# --- hostile input (mcollective.testing.hostile), real daemons on each transport -----------
+
+
+class TestFilesystemHostile(HostileContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path) -> Iterator[ConnectorFactory]:
+        factory = FilesystemFactory(tmp_path)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.broker("amqp")
+class TestRabbitMQHostile(HostileContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, amqp_url: str
+                          ) -> Iterator[ConnectorFactory]:
+        factory = AmqpFactory(tmp_path, amqp_url)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.broker("redis")
+class TestRedisHostile(HostileContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, redis_url: str
+                          ) -> Iterator[ConnectorFactory]:
+        factory = RedisFactory(tmp_path, redis_url)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.slow  # minutes: moto answers slowly
+@pytest.mark.broker("sqs")
+class TestSQSHostile(HostileContract):
     @pytest.fixture
     def connector_factory(self, tmp_path: Path, sqs_url: str) -> Iterator[ConnectorFactory]:
         factory = SqsFactory(tmp_path, sqs_url)

@@ -68,6 +68,24 @@ class NatsFactory(ConnectorFactory):
         names = sorted(n for n in self.seen if n.startswith(f"{collective}."))
         return listening(self.url, names)
 
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        """Raw on the broadcast and direct subjects: NATS has no envelope, so each is
+        handed to the node as a body (the daemon judges it)."""
+        import nats
+
+        async def publish() -> None:
+            nc = await nats.connect(self.url, allow_reconnect=False)
+            try:
+                await nc.publish(subjects.broadcast(collective, agent), payload)
+                await nc.publish(subjects.direct(collective, identity), payload)
+                await nc.flush()
+            finally:
+                await nc.close()
+
+        asyncio.run(publish())
+        return 2
+
     def crash(self, connector: Connector) -> bool:
         assert isinstance(connector, NatsConnector)
         connector.abandon()

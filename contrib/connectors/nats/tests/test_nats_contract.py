@@ -12,10 +12,23 @@ import pytest
 from nats_test_support import NatsFactory
 
 from mcollective.testing.contracts import ConnectorContract, ConnectorFactory
+from mcollective.testing.hostile import HostileContract
 
 
 @pytest.mark.broker("nats")
 class TestNatsContract(ConnectorContract):
+    @pytest.fixture
+    def connector_factory(self, tmp_path: Path, nats_url: str
+                          ) -> Iterator[ConnectorFactory]:
+        factory = NatsFactory(tmp_path, nats_url)
+        yield factory
+        factory.close()
+
+
+@pytest.mark.broker("nats")
+class TestNatsHostile(HostileContract):
+    """Real daemons on NATS keep answering while hostile traffic runs."""
+
     @pytest.fixture
     def connector_factory(self, tmp_path: Path, nats_url: str
                           ) -> Iterator[ConnectorFactory]:

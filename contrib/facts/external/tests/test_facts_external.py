@@ -140,7 +140,7 @@ def test_find_by_external_fact_and_registration(local_collective: LocalCollectiv
     facts = local_collective.mco("facts", "datacenter")
     assert "ams3" in facts.stdout and "lon1" in facts.stdout
     inventory = json.loads(local_collective.mco("rpc", "rpcutil", "inventory", "-I",
-                                                "ext1", "-j").stdout)
+                                                "ext1", "--json-format", "mcollective").stdout)
     assert inventory[0]["data"]["facts"]["datacenter"] == "ams3"
     # Registration carries them too (the receiver's inventory file).
     deadline = time.monotonic() + 60

@@ -140,7 +140,7 @@ def test_find_facts_inventory_through_daemons(collective: LocalCollective) -> No
     inventory = collective.mco("inventory", "puppet1")
     assert "os" in inventory.stdout and "kernel" in inventory.stdout, inventory.stdout
     stats = json.loads(collective.mco("rpc", "rpcutil", "daemon_stats", "-I", "puppet1",
-                                      "-j").stdout)
+                                      "--json-format", "mcollective").stdout)
     described = stats[0]["data"]["facts"]["facter"]
     assert described["loaded"] and described["failures"] == 0
 
@@ -162,7 +162,7 @@ def test_hanging_facter_does_not_delay_ping(collective: LocalCollective,
     found = collective.mco("find", "-F", "role=none")  # filters evaluated meanwhile
     assert found.returncode in (0, 1)
     stats = json.loads(collective.mco("rpc", "rpcutil", "daemon_stats", "-I", "hung1",
-                                      "-j").stdout)
+                                      "--json-format", "mcollective").stdout)
     described = stats[0]["data"]["facts"]["facter"]
     assert described["refreshing"] is True
     assert described["loaded"] is False
@@ -178,7 +178,8 @@ def test_timeout_kills_facter_and_is_reported(collective: LocalCollective,
                                                  "plugin.facter.timeout": "1"})
 
     def failures() -> int:
-        proc = collective.mco("rpc", "rpcutil", "daemon_stats", "-I", "slow1", "-j")
+        proc = collective.mco("rpc", "rpcutil", "daemon_stats", "-I", "slow1",
+                              "--json-format", "mcollective")
         data = json.loads(proc.stdout)[0]["data"]
         return int(data["facts"]["facter"]["failures"])
 
@@ -215,6 +216,6 @@ echo '{{"os": {{"family": "Debian"}}}}'
              "Facter running again after the reload")
     assert found()
     stats = json.loads(collective.mco("rpc", "rpcutil", "daemon_stats", "-I", "reload1",
-                                      "-j").stdout)
+                                      "--json-format", "mcollective").stdout)
     described = stats[0]["data"]["facts"]["facter"]
     assert described["refreshing"] is True and described["loaded"] is False

@@ -54,5 +54,5 @@ def test_find_by_ohai_fact_through_daemons(local_collective: LocalCollective) ->
     facts = local_collective.mco("facts", "platform_family")
     assert "debian" in facts.stdout and "rhel" in facts.stdout
     stats = json.loads(local_collective.mco("rpc", "rpcutil", "daemon_stats", "-I",
-                                            "chef1", "-j").stdout)
+                                            "chef1", "--json-format", "mcollective").stdout)
     assert stats[0]["data"]["facts"]["ohai"]["loaded"] is True

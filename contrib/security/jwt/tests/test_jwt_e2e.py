@@ -81,7 +81,8 @@ def fleet(local_collective: LocalCollective, tmp_path: Path) -> JwtCollective:
 
 
 def _stats(fleet: JwtCollective, admin: Path, identity: str) -> dict[str, Any]:
-    proc = _ok(fleet.mco(admin, "rpc", "rpcutil", "daemon_stats", "-I", identity, "-j"))
+    proc = _ok(fleet.mco(admin, "rpc", "rpcutil", "daemon_stats", "-I", identity,
+                         "--json-format", "mcollective"))
     [result] = json.loads(proc.stdout)
     return result["data"]
 
@@ -95,7 +96,7 @@ def test_allowed_and_refused_calls(fleet: JwtCollective) -> None:
 
     # Allowed: every daemon answers, and every reply passed the client's verification
     # (signed by a server token of the same issuer for that very node).
-    proc = _ok(fleet.mco(alice, "rpc", "rpcutil", "ping", "-j"))
+    proc = _ok(fleet.mco(alice, "rpc", "rpcutil", "ping", "--json-format", "mcollective"))
     results = json.loads(proc.stdout)
     assert sorted(r["sender"] for r in results) == sorted(NODES)
     assert all(r["statuscode"] == 0 for r in results)
@@ -154,10 +155,10 @@ def test_replies_must_be_signed_unless_both_sides_agree(fleet: JwtCollective) ->
                                  {"plugin.jwt.sign_replies": "false"})
     fleet.wait()
 
-    proc = _ok(fleet.mco(strict, "rpc", "rpcutil", "ping", "-j"))
+    proc = _ok(fleet.mco(strict, "rpc", "rpcutil", "ping", "--json-format", "mcollective"))
     assert [r["sender"] for r in json.loads(proc.stdout)] == ["signed.example.net"]
 
-    proc = _ok(fleet.mco(lenient, "rpc", "rpcutil", "ping", "-j"))
+    proc = _ok(fleet.mco(lenient, "rpc", "rpcutil", "ping", "--json-format", "mcollective"))
     assert sorted(r["sender"] for r in json.loads(proc.stdout)) == \
         ["quiet.example.net", "signed.example.net"]
 

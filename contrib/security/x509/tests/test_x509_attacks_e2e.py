@@ -134,7 +134,7 @@ class X509Fleet:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """``mco rpc rpcutil daemon_stats -j`` by the admin: one call, every node."""
-        proc = self.collective.mco("rpc", "rpcutil", "daemon_stats", "-j")
+        proc = self.collective.mco("rpc", "rpcutil", "daemon_stats", "--json-format", "mcollective")
         assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
         results = json.loads(proc.stdout)
         assert sorted(r["sender"] for r in results) == sorted(NODES)
@@ -191,7 +191,8 @@ def no_replies(waiting: dict[str, queue.Queue[Reply]]) -> dict[str, list[str]]:
 
 
 def test_valid_client_gets_signed_replies_from_every_node(fleet: X509Fleet) -> None:
-    proc = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=fleet.alice_cfg)
+    proc = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                "--json-format", "mcollective", config=fleet.alice_cfg)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     results = json.loads(proc.stdout)
     assert sorted(r["sender"] for r in results) == sorted(NODES)
@@ -329,7 +330,8 @@ def test_hostile_requests_are_rejected_counted_and_never_run(fleet: X509Fleet) -
         fleet.session.forget(request_id)
 
     # Every node still answers.
-    proc = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=fleet.alice_cfg)
+    proc = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                "--json-format", "mcollective", config=fleet.alice_cfg)
     assert sorted(r["sender"] for r in json.loads(proc.stdout)) == sorted(NODES)
 
 
@@ -427,7 +429,8 @@ def test_forged_replies_are_dropped_and_counted_by_the_client(
         assert sum(why in m for m in messages) == count, (why, messages)
 
     # The client still takes genuine replies afterwards.
-    proc = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=fleet.alice_cfg)
+    proc = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                "--json-format", "mcollective", config=fleet.alice_cfg)
     assert sorted(r["sender"] for r in json.loads(proc.stdout)) == sorted(NODES)
 
 
@@ -441,6 +444,7 @@ def test_a_node_certificate_in_the_real_mco_gets_no_answer(
     write_identity(ssl, NODES[2], key, cert)
     cfg = fleet.collective.write_client_config(
         "db1.cfg", **{"plugin.x509.ssldir": str(ssl), "plugin.x509.certname": NODES[2]})
-    refused = fleet.collective.mco("rpc", "rpcutil", "ping", "-j", config=cfg)
+    refused = fleet.collective.mco("rpc", "rpcutil", "ping",
+                                   "--json-format", "mcollective", config=cfg)
     assert json.loads(refused.stdout or "[]") == []
     assert "may not send requests" in fleet.log(NODES[0])

@@ -47,7 +47,8 @@ def test_nodes_register_with_their_own_certificates(tmp_path: Path) -> None:
             time.sleep(0.25)
         assert set(nodes) == expected, f"the inventory has {sorted(nodes)}"
         admin = collective.write_client_config("admin.cfg", **{"plugin.x509.certname": "admin"})
-        proc = collective.mco("rpc", "rpcutil", "daemon_stats", "-I", RECEIVER, "-j",
+        proc = collective.mco("rpc", "rpcutil", "daemon_stats", "-I", RECEIVER,
+                              "--json-format", "mcollective",
                               config=admin)
         assert proc.returncode == 0, proc.stderr
         [stats] = json.loads(proc.stdout)

@@ -201,18 +201,21 @@ def test_a_puppet_site_collective(site: dict[str, PuppetCA], tmp_path: Path) -> 
             collective.wait_ready(node)
 
         def stats() -> dict[str, dict[str, Any]]:
-            proc = _ok(collective.mco("rpc", "rpcutil", "daemon_stats", "-j", config=admin))
+            proc = _ok(collective.mco("rpc", "rpcutil", "daemon_stats",
+                                      "--json-format", "mcollective", config=admin))
             return {r["sender"]: r["data"] for r in json.loads(proc.stdout)}
 
         # The admin, with the certificate puppetserver issued: every node answers.
-        proc = _ok(collective.mco("rpc", "rpcutil", "ping", "-j", config=admin))
+        proc = _ok(collective.mco("rpc", "rpcutil", "ping",
+                                  "--json-format", "mcollective", config=admin))
         results = json.loads(proc.stdout)
         assert sorted(r["sender"] for r in results) == sorted(NODES)
         assert all(r["statuscode"] == 0 for r in results)
 
         # cert=other passes the x509 checks; actionpolicy denies it.
         before = stats()
-        proc = collective.mco("rpc", "rpcutil", "ping", "-j", config=other)
+        proc = collective.mco("rpc", "rpcutil", "ping",
+                              "--json-format", "mcollective", config=other)
         results = json.loads(proc.stdout)
         assert sorted(r["sender"] for r in results) == sorted(NODES)
         assert all(r["statuscode"] == 1 and "not authorized" in r["statusmsg"]
@@ -221,7 +224,8 @@ def test_a_puppet_site_collective(site: dict[str, PuppetCA], tmp_path: Path) -> 
         # Another Puppet CA's admin, and revoked (its client still has the old CRL):
         # the real mco sends, no node answers.
         for cfg in (foreign, revoked):
-            proc = collective.mco("rpc", "rpcutil", "ping", "-j", "--dt", "2", config=cfg)
+            proc = collective.mco("rpc", "rpcutil", "ping",
+                                  "--json-format", "mcollective", "--dt", "2", config=cfg)
             assert json.loads(proc.stdout or "[]") == [], proc.stdout
         # The expired certificate: mco refuses to start, naming the file...
         proc = collective.mco("rpc", "rpcutil", "ping", config=expired)

@@ -91,6 +91,9 @@ class AgentApplication(Application):
         """The client for ``agent`` (from this run's filters), the action's DDL, and
         the inputs typed and validated as the DDL says: a bad input fails here,
         before anything is sent."""
+        output.mode_of(self.args)  # conflicting output options fail before anything else
+        self.reply_filter()  # a mistake in --filter-replies too
+        self.check_agent_name(agent)  # before a node list is read from stdin
         client = self.rpcclient(agent)
         # One round when the answer is known (docs/discovery.md, the discovery cache).
         client.use_discovery_cache = True
@@ -127,6 +130,8 @@ class AgentApplication(Application):
 
         args = self.args
         mode = output.mode_of(args)
+        json_format = output.json_format_of(args, self.config)
+        reply_filter = self.reply_filter()
         jsonl = output.JsonLines(self.out.file) if mode == "jsonl" else None
         started = time.monotonic()
         try:
@@ -153,8 +158,13 @@ class AgentApplication(Application):
             if jsonl is not None:
                 jsonl.error(message)
                 return 1
-            if mode == "json":
-                output.dump_json(self.out, [])  # still one valid document
+            if mode == "json":  # still one valid document
+                client.stats.discovery_method = client.discovery_method
+                client.stats.discovery_performed = True
+                client.stats.discoverytime = discovery_time
+                output.dump_json(self.out, output.json_document(
+                    json_format, agent=client.agent, action=action, results=[],
+                    stats=client.stats, report=None))
             self.err.print(message, markup=False)
             return 1
         summaries = ActionSummaries(action_ddl, self.plugins)
@@ -165,11 +175,13 @@ class AgentApplication(Application):
         try:
             with output.reply_progress(self.out, expected, enabled=show_bar) as advance:
                 for result in client.stream(action, data):
+                    advance()  # every reply counts as an answer, shown or not
+                    if reply_filter is not None and not reply_filter.matches(result):
+                        continue
                     results.append(result)
                     summaries.process(result)
-                    if jsonl is not None:
+                    if jsonl is not None and not getattr(args, "sort", False):
                         jsonl.result(result)
-                    advance()
         except MCollectiveError as exc:
             if jsonl is None:
                 raise
@@ -183,9 +195,17 @@ class AgentApplication(Application):
         report = summaries.report()
         stats.aggregate_summary = list(report.results)
         stats.aggregate_failures = [str(f) for f in report.failures]
+        if getattr(args, "sort", False):
+            results.sort(key=lambda r: r.sender)
+        self.report_filter_problems()
         if mode == "json":
-            output.dump_json(self.out, output.results_json(results))
+            output.dump_json(self.out, output.json_document(
+                json_format, agent=client.agent, action=action, results=results,
+                stats=stats, report=report))
         elif jsonl is not None:
+            if getattr(args, "sort", False):  # written once every reply is in, in order
+                for result in results:
+                    jsonl.result(result)
             jsonl.summaries(report)
             jsonl.stats(stats)
         elif mode == "senders":
@@ -193,6 +213,7 @@ class AgentApplication(Application):
         else:
             self._render_text(mode, results, action_ddl, report, stats,
                               caption=caption or f"{client.agent}#{action} call stats")
+        self.explain_silence(client, stats)
         gap = stats.gap_report()
         if gap:
             # Last, on stderr, one line: what the broker did and who is missing for it.

@@ -57,17 +57,37 @@ def _share_options(parser: argparse.ArgumentParser,
                 sub._add_action(twin)
 
 
+def _console_class() -> type[Console]:
+    """rich's Console, except that a reader going away (``mco ... | head``) ends the
+    command the way :func:`mcollective.cli.main.main` reports it, rather than by
+    rich's own ``SystemExit(1)`` (1 means "nothing discovered or an error"). Made on
+    first use: rich is imported only when something is printed."""
+    global _CONSOLE_CLASS
+    if _CONSOLE_CLASS is None:
+        from rich.console import Console
+
+        class McoConsole(Console):
+            def on_broken_pipe(self) -> None:
+                self.quiet = True
+                raise BrokenPipeError(32, "the reader of the output went away")
+
+        _CONSOLE_CLASS = McoConsole
+    return _CONSOLE_CLASS
+
+
+_CONSOLE_CLASS: type[Console] | None = None
+
+
 def _console(stream: Any, *, color: bool = True) -> Console:
     """A console that never cuts lines short when output goes to a pipe or file.
     ``color=False`` (the ``color`` setting) writes no colour or style codes at all;
     rich itself honours ``NO_COLOR`` and ``FORCE_COLOR``."""
-    from rich.console import Console
-
+    console = _console_class()
     tty = hasattr(stream, "isatty") and stream.isatty()
     if not color:
-        return Console(file=stream, highlight=False, soft_wrap=True, color_system=None,
+        return console(file=stream, highlight=False, soft_wrap=True, color_system=None,
                        no_color=True, width=None if tty else 4096)
-    return Console(file=stream, highlight=False, soft_wrap=True,
+    return console(file=stream, highlight=False, soft_wrap=True,
                    width=None if tty else 4096)
 
 
@@ -99,6 +119,8 @@ class Application:
         #: Set by an application that reported a middleware failure itself, with the
         #: nodes it affected; otherwise :meth:`run` warns about one at the end.
         self.link_reported = False
+        self._output_file: Any = None
+        self._output_file_error: OSError | None = None
 
     @property
     def out(self) -> Console:
@@ -133,7 +155,7 @@ class Application:
     # --- machinery ------------------------------------------------------------------------
 
     def build_parser(self) -> argparse.ArgumentParser:
-        parser = argparse.ArgumentParser(
+        parser = options.ArgumentParser(
             prog=f"mco {self.name}", description=self.description, usage=self.usage,
             epilog=self.epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
         self.add_arguments(parser)
@@ -148,7 +170,12 @@ class Application:
 
     def run(self, argv: list[str]) -> int:
         parser = self.build_parser()
-        args = parse_intermixed(parser, [*argv, *options.extra_opts()])
+        try:
+            extra = options.extra_opts()
+        except MCollectiveError as exc:
+            self.err.print(f"mco {self.name}: {exc}", markup=False, style="red")
+            return options.USAGE_ERROR
+        args = parse_intermixed(parser, [*argv, *extra])
         self.args = args
         try:
             from mcollective.config import load_config
@@ -156,10 +183,16 @@ class Application:
             self.config = load_config(getattr(args, "config", None), role="client")
             if getattr(args, "connection_timeout", None) is not None:
                 self.config.connection_timeout = args.connection_timeout
+            if getattr(args, "publish_timeout", None) is not None:
+                self.config.publish_timeout = args.publish_timeout
+            if getattr(args, "threaded", False):
+                self.config.threaded = True  # MCollective's flag; always so here
             if not self.config.color:
                 self._color = False
                 self._out = self._err = None
             self._setup_logging()
+            if getattr(args, "output_file", None):
+                self._output_to(args.output_file)
             phases.mark("setup_done")
             code = int(self.main(args) or 0)
             phases.mark("output")
@@ -173,11 +206,42 @@ class Application:
         except KeyboardInterrupt:
             self.err.print("interrupted", style="red")
             return 130
+        except OSError as exc:
+            from mcollective.cli.main import OUTPUT_ERRNOS
+
+            if self._output_file is None or exc.errno not in OUTPUT_ERRNOS:
+                raise  # stdout's own trouble is reported by mco's main()
+            self._report_output_file(exc)
+            return 1
         finally:
             if self._session is not None:
                 phases.mark("close")
                 self._session.close()
                 phases.mark("closed")
+            if self._output_file is not None:
+                try:
+                    self._output_file.close()
+                except OSError as exc:  # the results are lost: say so, once
+                    self._report_output_file(exc)
+
+    def _report_output_file(self, exc: OSError) -> None:
+        if self._output_file_error is None:
+            self._output_file_error = exc
+            self.err.print(f"mco {self.name}: cannot write the output file "
+                           f"{self._output_file.name}: {exc.strerror or exc}",
+                           markup=False, style="red")
+
+    def _output_to(self, path: str) -> None:
+        """``-o FILE``: results go to FILE (created or truncated now, so that a path
+        that cannot be written is reported before anything is sent); messages stay on
+        stderr."""
+        try:
+            handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by run()
+        except OSError as exc:
+            raise MCollectiveError(f"cannot write the output file {path}: "
+                                   f"{exc.strerror or exc}") from None
+        self._output_file = handle
+        self.out = _console(handle, color=bool(self.config.color))
 
     def _warn_about_the_link(self) -> None:
         """A broker failure during the command loses the replies sent meanwhile: say
@@ -257,6 +321,58 @@ class Application:
             client.compound_filter(expression)
         for words in getattr(args, "with_", []):
             client.with_filter(words)
+
+    # --- for applications that call agents and show the replies --------------------------
+
+    def check_agent_name(self, agent: str) -> None:
+        """An agent with no DDL here whose name is close to one that has one is taken
+        for a typo: refused, with the likely name, before anything is sent (nodes
+        without the agent would otherwise leave ``mco`` waiting for the whole timeout).
+        Agents unknown here and unlike any known one go out as typed."""
+        import difflib
+
+        from mcollective.client.rpc import load_client_ddl
+
+        installed = self.plugins.known_names("agent")
+        if agent in installed or load_client_ddl(self.plugins, self.config, agent):
+            return
+        known = [name for name in installed if name != agent]
+        close = difflib.get_close_matches(agent, known, n=1, cutoff=0.75)
+        if close:
+            raise MCollectiveError(
+                f"unknown agent '{agent}': no DDL for it is installed here; did you mean "
+                f"'{close[0]}'? Nothing was sent")
+
+    def reply_filter(self) -> Any:
+        """The compiled ``--filter-replies`` expression of this run
+        (:class:`mcollective.client.reply_filter.ReplyFilter`), or ``None``. Call it
+        before sending anything: a mistake in the expression is a one-line error."""
+        text = getattr(self.args, "filter_replies", None)
+        if text is None:
+            return None
+        cached = self.__dict__.get("_reply_filter")
+        if cached is None or cached.text != text:
+            from mcollective.client.reply_filter import ReplyFilter
+
+            cached = self._reply_filter = ReplyFilter(text)
+        return cached
+
+    def report_filter_problems(self) -> None:
+        """One line on stderr per kind of reply ``--filter-replies`` could not
+        evaluate (those replies were left out)."""
+        rf = self.__dict__.get("_reply_filter")
+        for problem in rf.describe_problems() if rf is not None else ():
+            self.err.print(f"mco {self.name}: {problem}", markup=False, style="yellow")
+
+    def explain_silence(self, client: Any, stats: Any) -> None:
+        """Nodes asked for an agent with no DDL here that stayed silent may simply not
+        have it (a node ignores requests for agents it lacks): say so on stderr."""
+        if client.ddl is None and stats.noresponsefrom and not stats.connection_error:
+            self.out.file.flush()
+            self.err.print(f"mco {self.name}: agent '{client.agent}' has no DDL here; the "
+                           "nodes that did not answer may not have it (mco rpc rpcutil "
+                           "agent_inventory -I NODE lists a node's agents)",
+                           markup=False, style="yellow")
 
     def discovery_line(self, client: Any, count: int) -> None:
         """MCollective's discovery line, on stderr so stdout stays parseable. When no

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import NoReturn
@@ -29,18 +30,49 @@ def print_commands(out: object = None) -> None:
           file=stream)  # type: ignore[arg-type]
 
 
+#: Exit code when the reader of ``mco``'s output went away (``mco ... | head``): what a
+#: program killed by SIGPIPE reports to a shell (128 + 13).
+BROKEN_PIPE = 141
+
+
+#: Why writing the output can fail other than a closed pipe: a full disk or device
+#: (``> /dev/full``), a quota, an I/O error, a closed descriptor.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO,
+                           errno.EBADF})
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``mco``. As the console script (``argv`` None) the process ends here, as
-    soon as the output is flushed: see :func:`leave`."""
+    """Run ``mco``; returns the exit code (docs/commands.md). As the console script
+    (``argv`` None) the process ends here, as soon as the output is flushed: see
+    :func:`leave`."""
     phases.mark("main")
     try:
-        code = _main(argv)
+        code = _guarded(argv)
     finally:
         phases.mark("exit")
         phases.dump()
     if argv is None:
         leave(code)
     return code
+
+
+def _guarded(argv: list[str] | None) -> int:
+    """:func:`_main`, with what the output's reader or device did turned into an exit
+    code and at most one line: no traceback."""
+    _reopen_closed_streams()
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader stopped reading (head, less, a closed socket): nothing left to say
+        # to it. Point stdout at /dev/null so that flushing at exit cannot fail again.
+        _silence_stdout()
+        return BROKEN_PIPE
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        _silence_stdout()
+        print(f"mco: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def leave(code: int) -> NoReturn:
@@ -53,10 +85,43 @@ def leave(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (mco ... | head): nothing to do
+        except BrokenPipeError:  # a closed pipe (mco ... | head): nothing to do
             pass
+        except (OSError, ValueError) as exc:
+            if stream is sys.stdout and code == 0 and \
+                    getattr(exc, "errno", None) in OUTPUT_ERRNOS:  # > /dev/full
+                print(f"mco: cannot write the output: {exc}", file=sys.stderr)
+                code = 1
     logging.shutdown()
     os._exit(code)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _reopen_closed_streams() -> None:
+    """``mco ... >&-`` (or ``2>&-``) starts with no stdout (stderr): Python then has
+    ``None`` there. Output goes to /dev/null instead; the exit code still tells."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+
+
+def not_utf8(args: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python keeps such bytes as lone
+    surrogates), shown with the bad bytes escaped; ``None`` if all are valid."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return shown
+    return None
 
 
 def _main(argv: list[str] | None) -> int:
@@ -65,6 +130,11 @@ def _main(argv: list[str] | None) -> int:
 
         complete()
     argv = list(sys.argv[1:] if argv is None else argv)
+    bad = not_utf8(argv)
+    if bad is not None:
+        print(f"mco: argument '{bad}' is not valid UTF-8; requests carry text only",
+              file=sys.stderr)
+        return 1
     if not argv or argv[0] in ("-h", "--help"):
         print_commands()
         return 0

@@ -6,7 +6,24 @@ import argparse
 import os
 import re
 import shlex
-from typing import Any
+import sys
+from typing import Any, NoReturn
+
+#: What ``-j`` prints: Choria's object (the default) or MCollective's bare array.
+JSON_FORMATS = ("choria", "mcollective")
+
+#: Exit code of a command line ``mco`` cannot parse (a bad option or value), as for
+#: every other error of the user's (docs/commands.md#exit-codes).
+USAGE_ERROR = 1
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a command line it cannot parse exits with :data:`USAGE_ERROR`
+    (argparse's own 2 is ``mco``'s code for "some nodes failed")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _positive_float(text: str) -> float:
@@ -85,6 +102,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                             "config discovery_window, 0.3)")
     group.add_argument("--connection-timeout", type=_positive_float, metavar="SECONDS",
                        help="give up connecting to the middleware after this long")
+    group.add_argument("--publish_timeout", "--publish-timeout", dest="publish_timeout",
+                       type=_positive_float, metavar="SECONDS",
+                       help="longest a connector may take to hand a request to the "
+                            "middleware (default: config publish_timeout, 2)")
+    group.add_argument("--threaded", action="store_true",
+                       help="accepted for MCollective compatibility: replies are always "
+                            "received on their own thread while requests are published")
 
 
 def add_filters(parser: argparse.ArgumentParser) -> None:
@@ -109,15 +133,28 @@ def add_rpc(parser: argparse.ArgumentParser) -> None:
                        default=True, help="do not show a progress bar")
     modes = group.add_mutually_exclusive_group()
     modes.add_argument("-j", "--json", action="store_true",
-                       help="one JSON document: the array of results")
+                       help="one JSON document: Choria's object (agent, action, replies, "
+                            "request_stats, summaries); see --json-format")
     modes.add_argument("--jsonl", action="store_true",
                        help="one JSON line per event (discovery, result, summaries, stats)")
     modes.add_argument("--table", action="store_true",
                        help="successful results as a table, one column per output")
     modes.add_argument("--senders", action="store_true",
                        help="only the names of the nodes that answered OK")
+    group.add_argument("--json-format", choices=JSON_FORMATS, metavar="FORMAT",
+                       help="what -j prints: 'choria' (the default: an object with the "
+                            "replies, request_stats and summaries) or 'mcollective' (the "
+                            "bare array of replies); implies -j")
     group.add_argument("--display", choices=["ok", "failed", "all", "none"],
                        help="which results to show (default: the action's DDL display)")
+    group.add_argument("--sort", action="store_true",
+                       help="order -j and --jsonl replies by sender (text, --table and "
+                            "--senders are always sorted)")
+    group.add_argument("--filter-replies", dest="filter_replies", metavar="EXPR",
+                       help="show only the replies for which EXPR is true, e.g. "
+                            "'ok() && data(\"ensure\") == \"1.2\"' (docs/output.md)")
+    group.add_argument("-o", "--output-file", dest="output_file", metavar="FILE",
+                       help="write the results to FILE instead of standard output")
     add_targeting(parser)
 
 
@@ -141,7 +178,16 @@ def add_targeting(parser: argparse.ArgumentParser) -> None:
 
 def extra_opts() -> list[str]:
     """``MCOLLECTIVE_EXTRA_OPTS``: default options added to every application."""
-    return shlex.split(os.environ.get("MCOLLECTIVE_EXTRA_OPTS", ""))
+    from mcollective.errors import MCollectiveError
+
+    text = os.environ.get("MCOLLECTIVE_EXTRA_OPTS", "")
+    try:
+        text.encode("utf-8")
+        return shlex.split(text)
+    except UnicodeEncodeError:
+        raise MCollectiveError("MCOLLECTIVE_EXTRA_OPTS is not valid UTF-8") from None
+    except ValueError as exc:  # shlex: an unbalanced quote
+        raise MCollectiveError(f"cannot read MCOLLECTIVE_EXTRA_OPTS: {exc}") from None
 
 
 def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any = None,
@@ -149,8 +195,10 @@ def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any
     """The discovery method, its options and any piped node list, from the options.
 
     ``--nodes FILE`` is ``--dm flatfile --do FILE`` (mixing it with another ``--dm`` is
-    an error). Without a method, a node list piped into ``mco`` selects the ``stdin``
-    method (see :func:`mcollective.discovery_methods.piped_stdin` for the care taken).
+    an error). Without a method and unless the filters name the targets
+    (:func:`names_targets`), a node list piped into ``mco`` selects the ``stdin``
+    method, and ``notify`` is told so (see
+    :func:`mcollective.discovery_methods.piped_stdin` for the care taken).
     Returns ``(method or None for the configured default, options, stdin text)``.
     """
     from mcollective.errors import MCollectiveError
@@ -168,11 +216,28 @@ def discovery_choice(args: argparse.Namespace, *, stdin: Any = None, notify: Any
         if not os.access(nodes, os.R_OK):
             raise MCollectiveError(f"--nodes: cannot read {nodes}")
         return "flatfile", [nodes], None
-    if method is not None or not detect_stdin:
+    if method is not None or not detect_stdin or names_targets(args):
         return method, opts, None
     from mcollective.discovery_methods import piped_stdin
 
     text = piped_stdin(stdin, notify=notify)
     if text is not None:
+        if notify is not None:
+            notify("using the node list on standard input (chosen automatically: "
+                   "standard input is not a terminal); use --dm mc or </dev/null to "
+                   "discover on the network instead")
         return "stdin", opts, text
     return None, opts, None
+
+
+def names_targets(args: argparse.Namespace) -> bool:
+    """Whether the filters leave nothing for a piped node list to do: a literal
+    ``-I`` names the targets itself (``while read h; do mco rpc ... -I "$h"; done <
+    hosts`` must not take the loop's input for a node list), and fact, class, agent,
+    ``-W`` and ``-S`` filters are for network discovery (the ``stdin`` method can only
+    select identities). Only ``-I /regex/`` selects from a piped list."""
+    if any(getattr(args, key, None) for key in ("facts", "classes", "agents", "compound",
+                                                  "with_")):
+        return True
+    return any(not (i.startswith("/") and i.endswith("/") and len(i) > 1)
+               for i in getattr(args, "identities", None) or ())

@@ -34,11 +34,28 @@ MODES = ("json", "jsonl", "table", "senders")
 
 
 def mode_of(args: Any) -> str:
-    """The output mode chosen on the command line: one of :data:`MODES` or ``text``."""
-    for mode in MODES:
-        if getattr(args, mode, False):
-            return mode
-    return "text"
+    """The output mode chosen on the command line: one of :data:`MODES` or ``text``
+    (``--json-format`` means ``-j``, and cannot be mixed with another mode)."""
+    chosen = [mode for mode in MODES if getattr(args, mode, False)]
+    if getattr(args, "json_format", None):
+        others = [m for m in chosen if m != "json"]
+        if others:
+            from mcollective.errors import MCollectiveError
+
+            raise MCollectiveError(f"--json-format chooses what -j prints; it cannot be "
+                                   f"combined with --{others[0]}")
+        return "json"
+    return chosen[0] if chosen else "text"
+
+
+def json_format_of(args: Any, config: Any = None) -> str:
+    """``choria`` or ``mcollective``: ``--json-format``, else the ``json_format``
+    setting, else ``choria``."""
+    chosen = getattr(args, "json_format", None)
+    if chosen:
+        return str(chosen)
+    configured = getattr(config, "json_format", None) if config is not None else None
+    return str(configured or "choria")
 
 
 # --- per-node text --------------------------------------------------------------------------
@@ -267,9 +284,56 @@ def print_senders(console: Console, results: Iterable[Result]) -> None:
 
 
 def results_json(results: Iterable[Result]) -> list[dict[str, Any]]:
-    """The ``-j`` document: MCollective's array of ``{agent, action, sender, statuscode,
-    statusmsg, data}`` (what ``--dm stdin`` and jgrep read)."""
+    """MCollective's ``-j`` document (``--json-format mcollective``): the bare array of
+    ``{agent, action, sender, statuscode, statusmsg, data}`` (what jgrep reads)."""
     return [r.to_dict() for r in results]
+
+
+def _nanoseconds(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
+def request_stats_json(stats: RPCStats) -> dict[str, Any]:
+    """``request_stats`` of the ``-j`` object: Choria's keys (durations in nanoseconds,
+    as Go encodes them; ``start_time_utc`` in RFC 3339), then ours: the discovered
+    nodes, the method, batches, what the middleware did, and the exit code."""
+    import datetime
+
+    started = datetime.datetime.fromtimestamp(stats.starttime, tz=datetime.UTC)
+    return {
+        "requestid": stats.requestid,
+        "no_responses": stats.noresponsefrom,
+        "unexpected_responses": sorted(set(stats.unexpectedresponsefrom)),
+        "discovered": stats.discovered,
+        "failed": stats.failcount,
+        "ok": stats.okcount,
+        "responses": stats.responses,
+        "publish_time": _nanoseconds(stats.publishtime),
+        "request_time": _nanoseconds(stats.blocktime),
+        "discover_time": _nanoseconds(stats.discoverytime),
+        "start_time_utc": started.isoformat().replace("+00:00", "Z"),
+        "discovered_nodes": list(stats.discovered_nodes),
+        "discovery_method": stats.discovery_method,
+        "batches": stats.batches,
+        "connection_error": stats.connection_error,
+        "exit_code": stats.exit_code(),
+    }
+
+
+def json_document(fmt: str, *, agent: str, action: str, results: Sequence[Result],
+                  stats: RPCStats, report: SummaryReport | None) -> Any:
+    """What ``-j`` prints (docs/output.md): ``choria`` (the default), the object of
+    ``choria req --json`` -- ``agent``, ``action``, ``replies``, ``request_stats`` (who
+    did not answer included) and ``summaries``; or ``mcollective``, the bare array."""
+    if fmt == "mcollective":
+        return results_json(results)
+    return {
+        "agent": agent,
+        "action": action,
+        "replies": [r.to_dict() for r in results],
+        "request_stats": request_stats_json(stats),
+        "summaries": report.to_dict() if report is not None else None,
+    }
 
 
 def dump_json(console: Console, obj: Any) -> None:
@@ -343,6 +407,8 @@ __all__ = [
     "columns",
     "dump_json",
     "format_value",
+    "json_document",
+    "json_format_of",
     "label_for",
     "mode_of",
     "print_aggregates",
@@ -353,6 +419,7 @@ __all__ = [
     "print_summary",
     "print_table",
     "reply_progress",
+    "request_stats_json",
     "results_json",
     "summary_style",
     "wants",

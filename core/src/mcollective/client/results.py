@@ -27,6 +27,21 @@ class Result:
         return out
 
 
+#: Exit codes of ``mco rpc`` and the commands built on it (docs/commands.md#exit-codes).
+EXIT_OK = 0
+#: Nothing discovered, or an error of any kind (a bad option included).
+EXIT_NOTHING_DISCOVERED = 1
+#: Every targeted node answered, and some replies failed (status other than 0).
+EXIT_FAILED_REPLIES = 2
+#: Nodes were targeted and none answered.
+EXIT_NO_REPLIES = 3
+#: No discovery was done and no reply came.
+EXIT_NO_DISCOVERY_NO_REPLIES = 4
+#: Some of the targeted nodes did not answer (the replies that came may have failed
+#: too: ``-j`` says which nodes are which).
+EXIT_SILENT_NODES = 5
+
+
 def silent_nodes(missing: list[str], expected: int) -> str:
     """``2 of 40 nodes did not answer: web1, web7``, on one line: ten names at most,
     then ``and N more``."""
@@ -111,25 +126,28 @@ class RPCStats:
         return f"{self.connection_error}; {silent_nodes(missing, self.discovered)}"
 
     def exit_code(self) -> int:
-        """MCollective's ``halt`` codes (reference §1.5); and at least 1 when the
-        middleware failed during the call while nodes were left without an answer (or,
-        without discovery, at all), so that scripts do not take a gap for success."""
+        """The exit code of ``mco rpc`` (docs/commands.md#exit-codes): MCollective's
+        ``halt`` codes (reference §1.5) plus :data:`EXIT_SILENT_NODES` when some of the
+        targeted nodes did not answer, so that a script learns it from the code alone
+        (MCollective exited 0 then). At least 1 when the middleware failed during a
+        call made without discovery, whose missing replies nobody can count."""
         code = self._halt_code()
-        if code == 0 and self.connection_error and (
-                self.noresponsefrom or not self.discovery_performed):
+        if code == 0 and self.connection_error and not self.discovery_performed:
             return 1
         return code
 
     def _halt_code(self) -> int:
         if self.discovery_performed:
             if not self.discovered_nodes and not self.responded:
-                return 1
+                return EXIT_NOTHING_DISCOVERED
             if not self.responded:
-                return 3
-            return 2 if self.failcount else 0
+                return EXIT_NO_REPLIES
+            if self.noresponsefrom:
+                return EXIT_SILENT_NODES
+            return EXIT_FAILED_REPLIES if self.failcount else EXIT_OK
         if not self.responded:
-            return 4
-        return 2 if self.failcount else 0
+            return EXIT_NO_DISCOVERY_NO_REPLIES
+        return EXIT_FAILED_REPLIES if self.failcount else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         return {

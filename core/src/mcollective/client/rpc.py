@@ -52,6 +52,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_AGENT_TIMEOUT = 10.0
+#: Waited beyond an action's DDL timeout (seconds, plus a tenth of the timeout): a
+#: node's watchdog answers "timed out after N seconds" once the action has run that
+#: long, counted from when a worker took the request, so its reply arrives a little
+#: after the timeout itself. Without the margin the client gave up first and users
+#: saw "no response" instead of the reason.
+TIMEOUT_REPLY_MARGIN = 2.0
 _UNSET: Any = object()
 #: The pause between batches (a name of its own so tests can replace it).
 _sleep = time.sleep
@@ -600,13 +606,14 @@ class RPCClient:
         return flt.to_dict()
 
     def call_timeout(self, action: str) -> float:
-        """How long to wait for replies: ``timeout``, else the agent's DDL timeout;
+        """How long to wait for replies: ``timeout``, else the agent's DDL timeout plus
+        :data:`TIMEOUT_REPLY_MARGIN` (so a node's "timed out" reply is still received);
         plus the timeouts of data plugins that ``-S`` makes every node run first."""
         if self.timeout is not None:
             return self.timeout
         ddl = self.ddl
         base = float(ddl.metadata.timeout) if ddl is not None else DEFAULT_AGENT_TIMEOUT
-        return base + self._data_timeout
+        return base + TIMEOUT_REPLY_MARGIN + base / 10 + self._data_timeout
 
     def _collect(self, replies: ReplyQueue, action: str, expected: set[str],
                  stats: RPCStats, *, newcomers: bool = False) -> Iterator[Result]:

@@ -17,7 +17,7 @@ from mcollective import phases
 from mcollective.client.replies import ReplyQueue
 from mcollective.errors import MCollectiveError, MessageError, SecurityError
 from mcollective.log import untrusted
-from mcollective.message import Request, empty_filter
+from mcollective.message import Request, empty_filter, request_bounds_error
 from mcollective.plugins import PluginManager, make_plugin_manager
 from mcollective.security import decode_reply, encode_request
 
@@ -118,11 +118,17 @@ class ClientSession:
         message: dict[str, Any] = {"action": action, "data": dict(data or {})}
         if not process_results:
             message["process_results"] = False
-        return Request(
+        request = Request(
             agent=agent, collective=collective, sender=self.config.identity,
             caller=self.caller, message=message, filter=filter or empty_filter(),
             ttl=ttl or self.config.ttl, reply_to=reply_to or self.reply_to,
         )
+        # Refused here rather than by the broker ("lost the connection") or, silently,
+        # by every node.
+        problem = request_bounds_error(request, self.config.max_ttl)
+        if problem is not None:
+            raise MCollectiveError(problem)
+        return request
 
     def expect(self, request_id: str) -> ReplyQueue:
         """Register interest in replies to ``request_id``; call before publishing."""

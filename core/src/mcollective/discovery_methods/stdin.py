@@ -67,7 +67,8 @@ def piped_stdin(stream: TextIO | None = None, *, wait: float = STDIN_WAIT,
     else ``None``.
 
     * a terminal, ``/dev/null`` or any other device: ``None`` without reading;
-    * a regular file (``mco ... < nodes.txt``): its text, ``None`` when empty;
+    * a regular file (``mco ... < nodes.txt``): its text from the current offset,
+      ``None`` when empty; the offset is left as it was (``while read`` loops);
     * a pipe or socket: waits for the first data or end of input. Input that ends
       empty (cron) gives ``None``. When nothing at all arrives within ``wait`` seconds
       this raises :class:`DiscoveryError` rather than guessing: falling back to a
@@ -85,8 +86,7 @@ def piped_stdin(stream: TextIO | None = None, *, wait: float = STDIN_WAIT,
     except (AttributeError, OSError, ValueError):
         return None  # replaced or closed stdin (embedding programs, test runners)
     if stat.S_ISREG(mode):
-        text = stream.read()
-        return text if text.strip() else None
+        return _read_file_in_place(stream, fd)
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
         return None
     if not _readable(fd, min(NOTICE_AFTER, wait)):
@@ -99,6 +99,28 @@ def piped_stdin(stream: TextIO | None = None, *, wait: float = STDIN_WAIT,
                 "--dm stdin to wait for a node list, or --dm mc (or </dev/null) to "
                 "discover on the network")
     text = stream.read()
+    return text if text.strip() else None
+
+
+def _read_file_in_place(stream: TextIO, fd: int) -> str | None:
+    """The rest of a regular file on stdin, leaving its offset where it was: the
+    offset is shared with the shell, so a ``while read`` loop around ``mco`` reading
+    the same file (``done < hosts``) goes on with its next line."""
+    try:
+        start = os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        text = stream.read()
+        return text if text.strip() else None
+    chunks = []
+    offset = start
+    while True:
+        chunk = os.pread(fd, 1 << 16, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    text = b"".join(chunks).decode(getattr(stream, "encoding", None) or "utf-8",
+                                   errors="replace")
     return text if text.strip() else None
 
 

@@ -40,8 +40,8 @@ from mcollective.errors import (
 )
 from mcollective.facts import Facts
 from mcollective.log import untrusted
-from mcollective.message import Reply, Request
-from mcollective.plugins import PluginManager, make_plugin_manager
+from mcollective.message import Reply, Request, request_bounds_error
+from mcollective.plugins import PluginManager, make_plugin_manager, refresh_installed
 from mcollective.registration import RegistrationContext
 from mcollective.security import decode_request, encode_reply, encode_request
 from mcollective.server.node import ClassesFile
@@ -63,9 +63,6 @@ log = logging.getLogger(__name__)
 #: Compiled request filters kept (by request id) for the other identities of a process.
 _FILTER_CACHE = 64
 
-#: Longest TTL honoured (ten years); larger values are treated as this.
-_MAX_TTL = 315_360_000
-
 
 @dataclass(order=True)
 class _InFlight:
@@ -77,6 +74,9 @@ class _InFlight:
     lock: threading.Lock = field(compare=False, default_factory=threading.Lock)
     answered: bool = field(compare=False, default=False)
     slot_released: bool = field(compare=False, default=False)
+    #: The watchdog answered while the action still ran: its thread is stuck until the
+    #: action returns (counted per agent, see Daemon._stuck).
+    stuck: bool = field(compare=False, default=False)
 
 
 class Daemon:
@@ -108,6 +108,11 @@ class Daemon:
         self._inflight_cv = threading.Condition()
         self._seq = itertools.count()
         self._filters: dict[str, tuple[dict[str, list[Any]], Filter]] = {}
+        #: agent -> actions still running past their timeout (each holds a thread:
+        #: pure Python cannot be interrupted). At ``max_stuck_actions`` the agent's new
+        #: requests are refused, so hung actions cannot grow the process without bound.
+        self._stuck: dict[str, int] = {}
+        self._stuck_lock = threading.Lock()
         self._stopping = threading.Event()
         #: Set once the node is subscribed and serving (see begin()).
         self.ready = threading.Event()
@@ -144,6 +149,9 @@ class Daemon:
         self._load_replay_cache()
         self.security = self.plugins.create_security(config, "server")
         self.connector = self.plugins.create_connector(config)
+        self.connector.on_malformed = self._transport_malformed
+        if self.connector.reports_replies:
+            self.connector.on_replies = self._replies_published
         self._load_node_plugins(config)
         limit = config.connect_limit()
         if not math.isinf(limit):
@@ -230,13 +238,52 @@ class Daemon:
         config = self.config
         self._accepting = True
         self.connector.start(self.handle_message)
-        self.connector.subscribe_node(self.identity, config.collectives, list(self.agents))
+        self._subscribe_until_done()
         self._spawn(self._watchdog, "watchdog")
         if config.registerinterval > 0 and self.registration is not None:
             self._spawn(self._registration_loop, "registration")
         log.info("mcollectived %s ready: identity=%s collectives=%s agents=%s",
                  __version__, self.identity, ",".join(config.collectives),
                  ",".join(sorted(self.agents)))
+
+    def _subscribe_until_done(self) -> None:
+        """Subscribe, retrying with a jittered, growing pause (at most 30 s) for as long
+        as the middleware refuses: a node that gave up here would be alive and deaf.
+        Only stopping, or ``connection_timeout`` passing, ends the attempts."""
+        assert self.connector is not None
+        delay = 0.5
+        failures = 0
+        while True:
+            try:
+                self.connector.subscribe_node(self.identity, self.config.collectives,
+                                              list(self.agents))
+                if failures:
+                    log.info("subscribed after %d failed attempt(s)", failures)
+                return
+            except ConnectionFailed as exc:
+                if self._stopping.is_set() or self._gave_up is not None:
+                    raise
+                (log.debug if failures else log.warning)(
+                    "subscribing failed: %s; retrying until it works", exc)
+                failures += 1
+                if self._stopping.wait(random.uniform(delay / 2, delay)):
+                    raise
+                delay = min(delay * 2, 30.0)
+
+    def _replies_published(self, sent: int, failed: int) -> None:
+        """The connector's account of replies it published (or could not): only
+        replies that left are counted as ``replies``."""
+        if sent:
+            self.stats.incr("replies", sent)
+        if failed:
+            self.stats.incr("reply_errors", failed)
+
+    def _transport_malformed(self, reason: str) -> None:
+        """The connector received something it could not decode into a message at
+        all: counted like a message that is not a request (``total`` and
+        ``malformed``), so every received message is in exactly one category."""
+        self.stats.incr("total")
+        self.stats.incr("malformed")
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -329,6 +376,7 @@ class Daemon:
             "configfile": str(self.config.path) if self.config.path else "",
             "version": __version__,
             "inflight": len(self._inflight),
+            "stuck_actions": self.stuck_actions(),
             "replay_cache": self.replay_cache.describe(),
         })
         facts = self.facts.describe()
@@ -337,6 +385,11 @@ class Daemon:
         if self.connector is not None:
             out["connector"] = self.connector.describe()
         return out
+
+    def stuck_actions(self) -> dict[str, int]:
+        """Agent -> actions still running past their timeout, now."""
+        with self._stuck_lock:
+            return dict(self._stuck)
 
     # --- the pipeline ---------------------------------------------------------------
 
@@ -371,10 +424,18 @@ class Daemon:
             log.warning("dropped malformed message (%d bytes): %s", len(body), untrusted(exc))
             return
         stats.incr("validated")
+        problem = request_bounds_error(request, self.config.max_ttl)
+        if problem is not None:
+            # Before anything uses the fields: an absurd ttl or a reply_to too long for
+            # a routing key would make the broker close the publishing connection.
+            stats.incr("outofbounds")
+            log.warning("dropped request %s from %s: %s", request.id,
+                        untrusted(request.caller), problem)
+            return
         now = time.time()
         age = now - request.time
         skew = self.config.clock_skew
-        ttl = min(request.ttl, _MAX_TTL)  # a JSON integer may be too big for a float
+        ttl = request.ttl
         if age > ttl + skew or -age > skew:
             stats.incr("ttlexpired")
             log.warning("request %s from %s expired: sent %.1fs %s, ttl %ds, clock_skew %gs "
@@ -449,6 +510,20 @@ class Daemon:
     def _dispatch(self, request: Request, identity: str) -> None:
         agent = self.agents.get(request.agent)
         timeout = float(agent.ddl.metadata.timeout) if agent is not None else 10.0
+        if agent is not None:
+            with self._stuck_lock:
+                stuck = self._stuck.get(request.agent, 0)
+            if stuck >= self.config.max_stuck_actions:
+                self.stats.incr("refused")
+                log.warning("refused %s#%s (request %s): %d of its actions are stuck past "
+                            "their timeout (max_stuck_actions)", request.agent,
+                            request.action, request.id, stuck)
+                self._send(request, self._reply(
+                    request, identity, 1,
+                    f"{request.agent} on {identity} is refusing new requests: {stuck} of "
+                    f"its actions are still running past their {timeout:g} second "
+                    f"timeout (max_stuck_actions = {self.config.max_stuck_actions})"))
+                return
         if (agent is not None and request.action in agent.inline_actions
                 and not self.auditors and self.authorizer is None):
             # Here, on the receiving thread: no slot, no watchdog, no hand-off.
@@ -555,6 +630,14 @@ class Daemon:
         with entry.lock:
             send = not entry.answered and reply is not None
             entry.answered = True
+            was_stuck, entry.stuck = entry.stuck, False
+        if was_stuck:
+            with self._stuck_lock:
+                left = self._stuck.get(entry.request.agent, 1) - 1
+                if left > 0:
+                    self._stuck[entry.request.agent] = left
+                else:
+                    self._stuck.pop(entry.request.agent, None)
         if send and reply is not None:
             self._send(entry.request, reply)
         elif reply is not None:
@@ -583,10 +666,12 @@ class Daemon:
         try:
             body = encode_reply(reply, self.security)
             self.connector.publish_reply(body, request.reply_to, ttl=request.ttl)
-            self.stats.incr("replies")
+            if not self.connector.reports_replies:
+                self.stats.incr("replies")
         except Exception as exc:
+            self.stats.incr("reply_errors")
             log.error("could not publish reply to %s for request %s: %s",
-                      request.reply_to, request.id, exc)
+                      untrusted(request.reply_to), request.id, exc)
 
     def _watchdog(self) -> None:
         """Answer requests whose action outlived its timeout, and free their slots."""
@@ -610,7 +695,13 @@ class Daemon:
             if entry.answered:
                 return
             entry.answered = True
+            # Its worker is still in the action (else _finish had answered): stuck
+            # until the action returns, which _finish records.
+            entry.stuck = True
+        with self._stuck_lock:
+            self._stuck[entry.request.agent] = self._stuck.get(entry.request.agent, 0) + 1
         self.stats.incr("timeouts")
+        self.stats.incr("stuck")
         request = entry.request
         agent = self.agents.get(request.agent)
         timeout = agent.ddl.metadata.timeout if agent else 10
@@ -687,6 +778,10 @@ class Daemon:
         self.config = new_config
         self.config.identity = identity
         old_agents = self.agents
+        try:
+            refresh_installed()  # agents installed since the start load now
+        except Exception:  # a reload must never take the daemon down
+            log.exception("could not look for newly installed plugins")
         try:
             self._load_node_plugins(new_config)
         except MCollectiveError as exc:

@@ -331,13 +331,19 @@ def run(config: Config, *, pidfile: str | None, daemon_mode: bool,
                 except MCollectiveError as exc:
                     log.error("reload failed, keeping the running configuration: %s", exc)
                 else:
-                    daemon.reload(new_config)
+                    try:
+                        daemon.reload(new_config)
+                    except Exception:  # the daemon keeps serving what it had
+                        log.exception("reload failed, keeping the running configuration")
                     config = daemon.config
                 systemd.notify("READY=1" if announced else "STATUS=connecting to the middleware")
             if agents_reload_requested.is_set():
                 agents_reload_requested.clear()
                 log.info("received SIGUSR1, reloading agents, facts and plugins")
-                daemon.reload(daemon.config)
+                try:
+                    daemon.reload(daemon.config)
+                except Exception:
+                    log.exception("reload failed, keeping the running agents")
     finally:
         bell.close()
         systemd.notify("STOPPING=1")

@@ -159,6 +159,15 @@ class ConnectorFactory:
     def sweep(self) -> None:
         """Run whatever janitor removes crashed consumers' queues (once)."""
 
+    def inject(self, node: Connector, collective: str, identity: str, agent: str,
+               payload: bytes) -> int:
+        """Put ``payload`` raw onto the middleware, bypassing every connector, on each
+        path by which ``node`` (subscribed as ``identity``, hosting ``agent``) receives
+        (broadcast, direct); return how many messages that made (0: this transport
+        cannot be written to raw here, and the garbage check is skipped). Used with
+        :data:`mcollective.testing.hostile.GARBAGE`."""
+        return 0
+
     def close(self) -> None:
         """Remove what the tests left on the middleware."""
 
@@ -483,6 +492,42 @@ class ConnectorContract:
 
         assert wait_until(clean, timeout=contract.factory.sweep_timeout, step=0.25), \
             f"left behind: {contract.factory.leftovers(c)}"
+
+    def test_transport_garbage_is_counted_and_dropped(self, contract: Contract) -> None:
+        """Garbage on every path into a node (not JSON, not the envelope, wrong types,
+        binary, huge: :data:`~mcollective.testing.hostile.GARBAGE`) is either handed to
+        the handler as a body or counted as ``malformed`` (and reported through
+        ``on_malformed``), exactly once each; it is never taken for a lost
+        connection, and normal messages keep arriving."""
+        from mcollective.testing.hostile import GARBAGE
+
+        collective = contract.collective()
+        node, inbox = contract.node("garbage1", [collective], ["echo"])
+        client, _, _ = contract.client("garbagec", collective)
+        reported: list[str] = []
+        node.on_malformed = reported.append
+        contract.fence(client, collective, {"garbage1": inbox})
+        before = dict(node.stats)
+        injected = 0
+        for _name, payload in GARBAGE:
+            made = contract.factory.inject(node, collective, "garbage1", "echo", payload)
+            if not made:
+                pytest.skip("this transport cannot be written to raw by the tests")
+            injected += made
+
+        def accounted() -> int:
+            return (len(inbox.requests("garbage1"))
+                    + node.stats.get("malformed", 0) - before.get("malformed", 0))
+
+        assert wait_until(lambda: accounted() >= injected, timeout=60), \
+            f"{injected} garbage messages injected, {accounted()} accounted for"
+        contract.fence(client, collective, {"garbage1": inbox})
+        assert accounted() == injected
+        assert len(reported) == node.stats.get("malformed", 0) - before.get("malformed", 0)
+        assert node.stats.get("disconnects", 0) == before.get("disconnects", 0), \
+            "garbage was taken for a broken connection"
+        client.publish_request(b"after-garbage", collective=collective, agent="echo", ttl=60)
+        assert inbox.wait_for(lambda items: (b"after-garbage", "garbage1") in items)
 
     def test_nothing_lost_across_many_requests(self, contract: Contract) -> None:
         """1,000 requests, half broadcast to two nodes, half addressed in turn; every

@@ -147,6 +147,8 @@ def backoff(delay: float) -> float:
 class KombuConnector(Connector):
     """A :class:`mcollective.connector.Connector` over kombu (see module docstring)."""
 
+    reports_replies = True
+
     def __init__(self, options: KombuOptions) -> None:
         super().__init__()
         self.options = options
@@ -156,7 +158,8 @@ class KombuConnector(Connector):
         #: a request to tell a broker failure from silent nodes (ClientSession).
         self.stats = {"published": 0, "publish_errors": 0, "received": 0,
                       "handler_errors": 0, "reconnects": 0, "disconnects": 0,
-                      "failovers": 0}
+                      "failovers": 0, "malformed": 0}
+        self._malformed_logged = 0.0
         #: Names this process's private resources (redis owner entries, pubsub queues).
         self.session = topology.session_id(options.identity)
         self._broker_index = 0
@@ -432,11 +435,27 @@ class KombuConnector(Connector):
 
     def _publish_replies_now(self, batch: list[tuple[str, bytes, int]]) -> None:
         """Publish replies in one batch. Failures are logged (and counted), never
-        raised: a lost reply is the client's timeout to report."""
+        raised: a lost reply is the client's timeout to report. The outcome goes to
+        ``on_replies`` (the daemon counts only replies that left as sent).
+
+        A reply destination no broker accepts (longer than a routing key may be) is
+        dropped on its own here: published with the batch it would make RabbitMQ
+        close the publishing connection, and every other reply in flight with it."""
         expiration = self.policy.expiration
+        bad = [r for r in batch if len(r[0].encode("utf-8", "surrogatepass"))
+               > topology.MAX_NAME]
+        if bad:
+            batch = [r for r in batch if r not in bad]
+            self._count("publish_errors", len(bad))
+            log.warning("dropped %d repl%s: reply destination longer than %d bytes",
+                        len(bad), "y" if len(bad) == 1 else "ies", topology.MAX_NAME)
+            self._replies_outcome(0, len(bad))
+        if not batch:
+            return
         with self._pub_lock:
             if self._pub_conn is None and not self._pub_broken:  # abandoned
                 self._count("publish_errors", len(batch))
+                self._replies_outcome(0, len(batch))
                 return
             try:
                 exchange = topology.REPLY_EXCHANGE if self.policy.is_amqp else None
@@ -445,7 +464,19 @@ class KombuConnector(Connector):
             except Exception as exc:
                 log.warning("could not publish %d repl%s to %s: %s", len(batch),
                             "y" if len(batch) == 1 else "ies",
-                            ", ".join(sorted({r for r, _, _ in batch})[:3]), exc)
+                            ", ".join(repr(r[:80]) for r in
+                                      sorted({r for r, _, _ in batch})[:3]), exc)
+                self._replies_outcome(0, len(batch))
+                return
+        self._replies_outcome(len(batch), 0)
+
+    def _replies_outcome(self, sent: int, failed: int) -> None:
+        callback = self.on_replies
+        if callback is not None:
+            try:
+                callback(sent, failed)
+            except Exception:  # pragma: no cover - the daemon's counter
+                log.exception("on_replies failed")
 
     def _flush_replies(self) -> None:
         """Publish what is queued, then stop the replies thread."""
@@ -617,13 +648,16 @@ class KombuConnector(Connector):
                 "polling_interval": opts.polling_interval,
                 # Publishers never wait in drain_events: they sweep nothing.
                 "janitor_interval": opts.janitor_interval if role == "consumer" else 0,
+                "mco_on_malformed": self._transport_malformed,
             })
         if broker.family == "memory":
             from mcollective_connector_kombu.memory_transport import MemoryTransport
 
             return kombu.Connection(broker.url, transport=MemoryTransport,
-                                    transport_options={"polling_interval":
-                                                       opts.polling_interval})
+                                    transport_options={
+                "polling_interval": opts.polling_interval,
+                "mco_on_malformed": self._transport_malformed,
+            })
         if broker.family == "redis":
             from mcollective_connector_kombu.transports import RedisTransport
 
@@ -642,6 +676,7 @@ class KombuConnector(Connector):
                 "health_check_interval": 10,
                 "mco_session": self.session,
                 "mco_liveness_ms": int(opts.liveness_timeout * 1000),
+                "mco_on_malformed": self._transport_malformed,
             })
         if broker.family == "sqs":
             from mcollective_connector_kombu.transports import sqs_transport
@@ -660,6 +695,7 @@ class KombuConnector(Connector):
                                   "retries": {"max_attempts": 1}},
                 # The consuming side owns (declares) queues, under this lease.
                 "mco_lease": self._sqs_lease if role == "consumer" else None,
+                "mco_on_malformed": self._transport_malformed,
             })
         return kombu.Connection(broker.url, transport=amqp_transport.Transport,
                                 connect_timeout=timeout, ssl=ssl or
@@ -679,6 +715,21 @@ class KombuConnector(Connector):
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
             self.stats[key] = self.stats.get(key, 0) + n
+
+    def _transport_malformed(self, queue: str, reason: str) -> None:
+        """A message the transport could not decode (see malformed.py): counted,
+        reported to the daemon, dropped. Logged at most once a minute, with the
+        count: garbage is whatever an attacker wants it to be, a flood of it must not
+        flood the log too."""
+        self._count("malformed")
+        now = time.monotonic()
+        if now - self._malformed_logged >= 60.0:
+            self._malformed_logged = now
+            log.warning("dropped a message from %s that is not a message (%s); %d so far",
+                        queue, reason, self.stats.get("malformed", 0))
+        callback = self.on_malformed
+        if callback is not None:
+            callback(reason)
 
     # --- running things on the consuming connection ----------------------------------
 
@@ -1017,6 +1068,12 @@ class KombuConnector(Connector):
         body = message.body
         if isinstance(body, str):
             body = body.encode()
+        elif body is None:
+            body = b""
+        elif not isinstance(body, bytes | bytearray | memoryview):
+            # bytes(an int) would allocate that many bytes: never convert blindly.
+            self._transport_malformed(str(target), f"body is a {type(body).__name__}")
+            return
         body = bytes(body)
         if isinstance(target, _Relay):
             try:
@@ -1096,6 +1153,7 @@ class KombuConnector(Connector):
                     break
                 log.warning("connection to %s failed: %s: %s; reconnecting",
                             self.options.display, type(exc).__name__, exc)
+                log.debug("consuming connection failure", exc_info=True)
                 self._count("disconnects")
                 self._broken = True
         if self._inline and not self._abandoned:
@@ -1151,9 +1209,14 @@ class KombuConnector(Connector):
         self._reply_declared = False
 
     def _restore(self) -> None:
-        """Declare the reply queue and every node subscription on a new connection. A
-        subscription the broker now refuses is dropped (and logged) rather than retried
-        forever; connection errors propagate, to be retried."""
+        """Declare the reply queue and every node subscription on a new connection.
+
+        Any failure propagates, and :meth:`_rebuild` tries again with back-off until
+        it works: the subscriptions stay desired. Dropping a subscription the broker
+        seemed to refuse once made a node deaf for good (alive, consuming nothing)
+        whenever something else went wrong meanwhile, e.g. garbage arriving during
+        the re-subscription; an ACL that really refuses is logged by the rebuild
+        and retried at most every ``max_backoff`` seconds, which costs nothing."""
         self._ensure_reply_queue()
         for relay in list(self._relays.values()):
             self._apply_relay(relay)
@@ -1165,12 +1228,9 @@ class KombuConnector(Connector):
             except self._recoverable_errors():
                 raise
             except Exception as exc:
-                log.error("%s refused the subscriptions of %s after reconnecting (%s); "
-                          "dropped them", self.options.display, identity, exc)
-                self._set_desired(identity, None)
-                self._bound.pop(identity, None)
-                if self.policy.channel_dies_on_error:
-                    raise
+                raise ConnectionFailed(
+                    f"{self.options.display} refused the subscriptions of {identity} "
+                    f"after reconnecting: {type(exc).__name__}: {exc}; will retry") from exc
 
     def _maintain_session(self, now: float) -> None:
         """redis: renew this process's liveness key; if it had expired (a stall longer

@@ -51,6 +51,7 @@ from kombu.utils.json import dumps, loads
 
 from mcollective_connector_kombu.delivery_tags import CountedDeliveryTags
 from mcollective_connector_kombu.fsbroker import FsBroker, FsBrokerError, Session, decode_name
+from mcollective_connector_kombu.malformed import MalformedGuard, report_malformed
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ BATCH = 64
 BELL_FULL = 60000
 
 
-class Channel(CountedDeliveryTags, virtual.Channel):
+class Channel(MalformedGuard, CountedDeliveryTags, virtual.Channel):
     """A channel whose queues, bindings and exchange types live in :class:`FsBroker`."""
 
     supports_fanout = True
@@ -306,9 +307,17 @@ class Transport(virtual.Transport):
             if data is None:
                 return None
             try:
-                return loads(data)
-            except ValueError:
-                log.warning("discarded a malformed message file in queue %s", queue)
+                payload = loads(data)
+                if not isinstance(payload, dict):
+                    raise TypeError(f"a JSON {type(payload).__name__}")
+                return payload
+            except Exception as exc:  # kombu's object hooks raise more than ValueError
+                channel = next(iter(self.channels), None)
+                if channel is not None:
+                    report_malformed(channel, queue,
+                                     f"not a kombu envelope ({type(exc).__name__})")
+                else:
+                    log.warning("discarded a malformed message file in queue %s", queue)
 
     # --- the consuming loop ---------------------------------------------------------
 

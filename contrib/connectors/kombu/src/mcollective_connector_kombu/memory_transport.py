@@ -14,9 +14,10 @@ from typing import Any
 from kombu.transport import memory, virtual
 
 from mcollective_connector_kombu.delivery_tags import CountedDeliveryTags
+from mcollective_connector_kombu.malformed import MalformedGuard
 
 
-class MemoryChannel(CountedDeliveryTags, memory.Channel):
+class MemoryChannel(MalformedGuard, CountedDeliveryTags, memory.Channel):
     """In-process channel whose queues are private to this transport class."""
 
     queues: dict[str, Any] = {}

@@ -66,6 +66,12 @@ class ExchangeSpec:
     kind: ExchangeKind
 
 
+#: Longest per-message expiration (seconds) an AMQP broker accepts (2**32-1 ms).
+MAX_EXPIRATION = (2 ** 32 - 1) // 1000
+#: Longest routing key or queue name (bytes): AMQP's short string.
+MAX_NAME = 255
+
+
 def broadcast_exchange(collective: str) -> ExchangeSpec:
     return ExchangeSpec(f"{collective}.broadcast", "topic")
 
@@ -225,7 +231,9 @@ class QueuePolicy:
         least lifetime of the message's list, so lists nobody reads expire. Elsewhere
         (and everywhere, as well) the node checks the request body's own ttl."""
         if self.family in ("amqp", "redis") and ttl and ttl > 0:
-            return float(ttl)
+            # RabbitMQ refuses (and closes the channel over) an expiration beyond
+            # 2**32-1 ms; nodes drop requests above max_ttl, this is the last guard.
+            return float(min(ttl, MAX_EXPIRATION))
         return None
 
     @property

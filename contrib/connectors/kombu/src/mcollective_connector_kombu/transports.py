@@ -51,6 +51,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from queue import Empty
 from typing import Any
 
 from kombu.transport import redis
@@ -58,6 +59,7 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from mcollective_connector_kombu.delivery_tags import CountedDeliveryTags
+from mcollective_connector_kombu.malformed import MalformedGuard, report_malformed
 from mcollective_connector_kombu.memory_transport import MemoryChannel, MemoryTransport
 
 __all__ = ["MemoryChannel", "MemoryTransport"]  # re-exported, see memory_transport
@@ -119,7 +121,7 @@ class RedisQoS(redis.QoS):
         few polls (and an ACL account would need rights to those keys)."""
 
 
-class RedisChannel(CountedDeliveryTags, redis.Channel):
+class RedisChannel(MalformedGuard, CountedDeliveryTags, redis.Channel):
     """See the module docstring (redis)."""
 
     QoS = RedisQoS
@@ -256,17 +258,77 @@ class RedisChannel(CountedDeliveryTags, redis.Channel):
             elif kind.endswith("message"):
                 self._deliver_pubsub(self._handle_message(client, response))
 
-    def _deliver_pubsub(self, payload: dict[str, Any]) -> None:
+    def _receive_one(self, c: Any) -> bool | None:
+        """kombu's, with every message going through :meth:`_deliver_pubsub`: kombu
+        let an envelope it could parse as JSON but not as a message (``[]``, ``{}``)
+        escape as an error, which the connector took for a lost connection."""
+        try:
+            response = c.parse_response()
+        except self.connection_errors:
+            self._in_listen = None  # type: ignore[assignment]  # as kombu does
+            raise
+        if isinstance(response, list | tuple):
+            payload = self._handle_message(c, response)
+            kind = payload["type"]
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if kind.endswith("message"):
+                return self._deliver_pubsub(payload)
+        return None
+
+    def _deliver_pubsub(self, payload: dict[str, Any]) -> bool:
+        """Deliver one PUB/SUB message; one that is not JSON, or not a kombu envelope,
+        is reported as malformed and dropped (True either way: it was consumed)."""
         channel = payload["channel"]
-        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
-        if not payload["data"]:
-            return
+        channel = channel.decode(errors="replace") if isinstance(channel, bytes) \
+            else str(channel)
+        if not channel:
+            return False
         if channel[0] == "/":
             _, _, channel = channel.partition(".")
         exchange = channel.split("/", 1)[0]
-        if exchange in self._fanout_to_queue:
+        if exchange not in self._fanout_to_queue:
+            return False
+        try:
             message = loads(payload["data"])
-            self._deliver_fanout_message(message, exchange)
+            if not isinstance(message, dict):
+                raise TypeError(f"a JSON {type(message).__name__}")
+        except Exception as exc:  # kombu's object hooks raise more than ValueError
+            report_malformed(self, self._fanout_to_queue[exchange],
+                             f"not a kombu envelope ({type(exc).__name__})")
+            return True
+        self._deliver_fanout_message(message, exchange)
+        return True
+
+    def _brpop_read(self, **options: Any) -> bool:
+        """kombu's, except that an item which is not JSON is reported as malformed
+        and dropped instead of raising out of ``drain_events``."""
+        try:
+            try:
+                dest__item = self.client.parse_response(self.client.connection, "BRPOP",
+                                                        **options)
+            except self.connection_errors:
+                self.client.connection.disconnect()
+                raise
+            if not dest__item:
+                raise Empty()
+            dest, item = dest__item
+            dest = (dest.decode(errors="replace") if isinstance(dest, bytes)
+                    else str(dest)).rsplit(self.sep, 1)[0]
+            self._queue_cycle.rotate(dest)
+            try:
+                message = loads(item)
+                if not isinstance(message, dict):
+                    raise TypeError(f"a JSON {type(message).__name__}")
+            except Exception as exc:  # kombu's object hooks raise more than ValueError
+                report_malformed(self, dest, f"not a kombu envelope ({type(exc).__name__})")
+                return True
+            self.connection._deliver(message, dest)
+            return True
+        finally:
+            self._in_poll = None  # type: ignore[assignment]  # as kombu does
+            flush = getattr(self, "_flush_brpop_reauth", None)
+            if flush is not None:
+                flush()
 
     # --- liveness -------------------------------------------------------------------
 
@@ -758,7 +820,7 @@ def sqs_transport() -> type:
     from kombu.transport import SQS
     from kombu.transport.SQS.exceptions import DoesNotExistQueueException
 
-    class SQSChannel(SQS.Channel):
+    class SQSChannel(MalformedGuard, SQS.Channel):
         """See the module docstring (sqs)."""
 
         #: Our own transport option: the process's SqsLease (consuming connection only).
@@ -878,6 +940,20 @@ def sqs_transport() -> type:
                     self.sqs(queue=self.canonical_queue_name(queue)).delete_message_batch(
                         QueueUrl=url, Entries=entries)
             return payloads
+
+        def _message_to_python(self, message: dict[str, Any], queue_name: str,
+                               q_url: str) -> dict[str, Any]:
+            """kombu's, except that a body it cannot decode at all (kombu's JSON
+            object hooks raise more than it catches) is deleted and handed on as an
+            empty payload, which :class:`MalformedGuard` reports as malformed: an
+            exception here would lose the whole batch and leave it to be received
+            again, for ever."""
+            try:
+                return super()._message_to_python(message, queue_name, q_url)
+            except Exception:
+                if queue_name in self._noack_queues:
+                    self._delete_message(queue_name, message)
+                return {}
 
         def _delete_message(self, queue_name: str, message: dict[str, Any]) -> None:
             self._to_delete.append(message["ReceiptHandle"])

@@ -6,8 +6,9 @@ import argparse
 import time
 
 from mcollective import phases
+from mcollective.cli import options
 from mcollective.cli.application import Application
-from mcollective.client.results import silent_nodes
+from mcollective.client.results import EXIT_SILENT_NODES, silent_nodes
 from mcollective.discovery import collect_adaptively, collect_expected
 
 
@@ -20,8 +21,12 @@ class Ping(Application):
               "each listed node is pinged directly, so the silent ones are listed.")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--expect", type=int, metavar="N",
-                            help="stop as soon as N nodes answered")
+        parser.add_argument("--expect", type=options._positive_int, metavar="N",
+                            help="stop as soon as N nodes answered (fewer: exit code 5)")
+        parser.add_argument("-g", "--graph", action="store_true",
+                            help="draw how the response times spread (one character per "
+                                 "50 ms, or wider to fit 60 characters); also the "
+                                 "plugin.rpc.graph setting")
 
     def main(self, args: argparse.Namespace) -> int:
         client = self.rpcclient("discovery")
@@ -77,6 +82,11 @@ class Ping(Application):
         if times:
             self.out.print(f"{len(times)} replies max: {max(times):.2f} min: {min(times):.2f} "
                            f"avg: {sum(times) / len(times):.2f}")
+            if args.graph or self.graph_setting():
+                line, step = sparkline(times)
+                self.out.print(line, markup=False)
+                self.out.print(f"(0 to {len(line) * step:g} ms, {step:g} ms per character)",
+                               markup=False, style="dim")
         else:
             self.out.print("No responses received")
         if silent:
@@ -99,4 +109,37 @@ class Ping(Application):
                            markup=False, style="red")
             self.link_reported = True
             return 1 if silent or listed is None else 0
-        return 0 if times else 1
+        if not times:
+            return 1
+        if silent or (args.expect is not None and len(times) < args.expect):
+            return EXIT_SILENT_NODES  # nodes that were expected to answer did not
+        return 0
+
+
+    def graph_setting(self) -> bool:
+        """MCollective's ``plugin.rpc.graph`` setting: ``--graph`` on every ping."""
+        from mcollective.config import boolean
+
+        values = self.config.plugin_config("rpc", {"graph": boolean}, allow_unknown=True)
+        return bool(values.get("graph", False))
+
+
+#: The characters of a sparkline, lowest to highest.
+TICKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(times_ms: list[float], *, bucket: float = 50.0, width: int = 60
+              ) -> tuple[str, float]:
+    """MCollective's ``--graph``: how many replies came in each ``bucket`` ms from 0 to
+    the slowest, one character per bucket (buckets grow to fit ``width``); an empty
+    bucket is the lowest tick, the fullest the highest. Returns the line and the
+    bucket size used."""
+    slowest = max(times_ms, default=0.0)
+    step = bucket
+    while slowest / step >= width:
+        step *= 2
+    counts = [0] * (int(slowest // step) + 1)
+    for value in times_ms:
+        counts[min(int(value // step), len(counts) - 1)] += 1
+    most = max(counts) or 1
+    return "".join(TICKS[c * (len(TICKS) - 1) // most] for c in counts), step
