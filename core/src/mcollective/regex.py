@@ -203,8 +203,12 @@ def _compile_re2(pattern: str) -> Pattern:
 
 
 def _compile_python(pattern: str) -> Pattern:
-    from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser  # type: ignore[attr-defined]
+    # Private modules of ``re`` (stable since 3.11); typed as Any so that mypy versions
+    # with and without stubs for them agree.
+    import importlib
+
+    c: Any = importlib.import_module("re._constants")
+    _parser: Any = importlib.import_module("re._parser")
 
     translated = re.sub(r"\(\?<(?![=!])", "(?P<", _end_anchor(pattern, "\\Z"))
     try:
