@@ -62,6 +62,22 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def settled_totals(daemons: list[Daemon], quiet: float = 0.5,
+                   timeout: float = 15.0) -> dict[str, int]:
+    """Each daemon's message count once none has changed for ``quiet`` seconds: the
+    module's daemons are shared, and an earlier test's broadcast may still be on its
+    way to a busy one."""
+    deadline = time.monotonic() + timeout
+    last = {d.identity: d.stats["total"] for d in daemons}
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = {d.identity: d.stats["total"] for d in daemons}
+        if now == last:
+            break
+        last = now
+    return last
+
+
 def make(session: ClientSession, **kw: Any) -> tuple[RPCClient, Spy]:
     kw.setdefault("discovery_timeout", 1)
     return client(session, **kw), Spy(session)
@@ -106,7 +122,7 @@ def test_discovery_request_carries_window_and_timeout(six: Any,
 
 def test_literal_identities_skip_discovery_and_go_direct(six: Any) -> None:
     daemons, session = six
-    before = {d.identity: d.stats["total"] for d in daemons}
+    before = settled_totals(daemons)
     c, spy = make(session)
     c.identity_filter("n2")
     c.identity_filter("n4")
