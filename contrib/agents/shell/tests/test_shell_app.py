@@ -81,3 +81,16 @@ def test_usage_errors(local_collective: LocalCollective) -> None:
         proc = local_collective.mco("shell", *args)
         assert proc.returncode == 1, (args, proc.stderr)
         assert text in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_commands_do_not_inherit_the_daemons_terminal(local_collective: LocalCollective) -> None:
+    """A daemon started from a terminal (COLUMNS=80) must not pass its width on: procps
+    cuts `ps aux` lines to COLUMNS even into a pipe, and the veteran's `ps aux | grep
+    mcollectived` then found nothing."""
+    env = {**local_collective.env(), "COLUMNS": "80", "LINES": "24"}
+    local_collective.add_node("n1", env=env)
+    proc = local_collective.mco("shell", "run", "ps aux | grep '[b]in/mcollectived'; "
+                                "echo columns=${COLUMNS-unset}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "columns=unset" in proc.stdout
+    assert any("bin/mcollectived" in line for line in proc.stdout.splitlines())

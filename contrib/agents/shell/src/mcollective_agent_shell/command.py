@@ -34,10 +34,21 @@ def shell_argv(command: str) -> list[str]:
 @dataclass(frozen=True)
 class Invocation:
     """What to execute: the argv (perhaps wrapped to switch user) and its environment
-    (``None``: the daemon's own)."""
+    (``None``: the daemon's own; see :func:`command_environment`)."""
 
     argv: list[str]
     env: dict[str, str] | None = None
+
+
+#: The daemon's terminal settings, if it was started from one: a command run on a node
+#: has no terminal, and ``COLUMNS=80`` would make ``ps aux | grep x`` cut the command
+#: lines it greps (procps honours COLUMNS even into a pipe).
+TERMINAL_VARIABLES = ("COLUMNS", "LINES", "TERM")
+
+
+def command_environment() -> dict[str, str]:
+    """The daemon's environment without its terminal's settings."""
+    return {k: v for k, v in os.environ.items() if k not in TERMINAL_VARIABLES}
 
 
 def invocation(command: str, user: str | None) -> Invocation:
@@ -51,17 +62,17 @@ def invocation(command: str, user: str | None) -> Invocation:
     """
     argv = shell_argv(command)
     if not user:
-        return Invocation(argv)
+        return Invocation(argv, command_environment())
     entry = _lookup(user)
     if entry.pw_uid == os.geteuid():
-        return Invocation(argv)
+        return Invocation(argv, command_environment())
     if os.geteuid() != 0:
         raise RPCAborted(f"cannot run commands as '{user}': the daemon does not run as root")
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         raise RPCAborted(f"cannot run commands as '{user}': setpriv (util-linux) is not "
                          f"installed")
-    env = dict(os.environ)
+    env = command_environment()
     env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
     return Invocation([setpriv, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
                        "--init-groups", "--", *argv], env)
