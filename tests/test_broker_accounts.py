@@ -339,6 +339,7 @@ def test_alice_reaches_far_through_the_federation(
         (fed_root / f"{side}.cfg").write_text(
             f"identity = fed-{side}\ncollectives = far,main\nconnector = kombu\n"
             f"plugin.kombu.url = {url}\nsecurityprovider = psk\nplugin.psk = {fleet.psk}\n")
+        (fed_root / f"{side}.cfg").chmod(0o600)  # it holds a secret
     (fed_root / "federation.yaml").write_text(yaml.safe_dump({
         "name": "fed-main-far", "collectives": ["far"], "clients": "clients.cfg",
         "nodes": "nodes.cfg", "reply_collectives": ["main"],

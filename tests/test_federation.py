@@ -38,6 +38,7 @@ class Federation:
                 f"identity = {name}-{side}\ncollectives = {','.join(collectives)}\n"
                 f"connector = nats\nplugin.nats.url = {url}\nplugin.nats.max_backoff = 0.5\n"
                 f"securityprovider = psk\nplugin.psk = {PSK}\n")
+            (root / f"{side}.cfg").chmod(0o600)  # it holds a secret (docs/configuration.md)
         self.audit = root / "audit.log"
         (root / "federation.yaml").write_text(yaml.safe_dump({
             "name": name, "collectives": collectives, "clients": "clients.cfg",

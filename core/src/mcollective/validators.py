@@ -427,6 +427,9 @@ class IPAddress:
 class RegexPattern:
     """Plugin object for ``pattern`` (a regular expression with a bounded cost)."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "A regular expression that RE2 can run, in linear time (docs/regex.md)"
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Validator:

@@ -64,6 +64,9 @@ def puppet_server_address(value: Any) -> None:
 class PuppetTags:
     """Plugin object for the ``mcollective.validators`` entry point ``puppet_tags``."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "Puppet tags, comma separated: names and class names (apache::mod)"
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Any:
@@ -73,6 +76,9 @@ class PuppetTags:
 class PuppetVariable:
     """Plugin object for the entry point ``puppet_variable``."""
 
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "A Puppet setting or variable name (an environment, say)"
+
     @hookimpl
     @staticmethod
     def mco_validator_create(name: str) -> Any:
@@ -81,6 +87,9 @@ class PuppetVariable:
 
 class PuppetServerAddress:
     """Plugin object for the entry point ``puppet_server_address``."""
+
+    #: What ``mco plugin doc`` shows for this plugin.
+    description = "A Puppet server: host or host:port"
 
     @hookimpl
     @staticmethod
