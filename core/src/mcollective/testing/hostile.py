@@ -129,7 +129,7 @@ def daemon_stats(collective: LocalCollective, identity: str) -> dict[str, Any]:
     proc = collective.mco("rpc", "rpcutil", "daemon_stats", "-I", identity, "-j",
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    [reply] = json.loads(proc.stdout)
+    [reply] = json.loads(proc.stdout)["replies"]  # -j: Choria's object
     return dict(reply["data"])
 
 
