@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -167,7 +168,7 @@ def test_fstat_digests_only_when_asked(tmp_path: Path, monkeypatch: pytest.Monke
                                        ) -> None:
     calls: list[str] = []
 
-    def fake_md5(path: str) -> str:
+    def fake_md5(path: str, deadline: float) -> str:
         calls.append(path)
         return "digest"
 
@@ -178,6 +179,19 @@ def test_fstat_digests_only_when_asked(tmp_path: Path, monkeypatch: pytest.Monke
     assert out["size"] == 1 and calls == []
     assert out["md5"] == "digest" and len(calls) == 1
     assert out["md5"] == "digest" and len(calls) == 1  # computed once
+
+
+def test_fstat_gives_up_a_digest_that_would_not_finish_in_time(tmp_path: Path) -> None:
+    # 64 GiB of holes: minutes to digest, no disk used. A root daemon could be asked
+    # for /proc/kcore just as well.
+    path = tmp_path / "sparse"
+    with open(path, "wb") as fh:
+        fh.truncate(64 << 30)
+    out = FstatData().query(str(path))
+    assert out["size"] == 64 << 30
+    assert out["md5"] is None  # the DDL's 1 s passed: given up, not read to the end
+    soon = FstatData().query(str(path), deadline=time.monotonic() + 0.05)
+    assert soon["md5"] is None
 
 
 def test_fstat_rejects_an_empty_query() -> None:
@@ -249,6 +263,55 @@ def test_query_is_bounded_by_the_ddl_timeout() -> None:
     with pytest.raises(DataPluginError, match="did not answer within 1s"):
         Slow().query("sleep")
     assert time.monotonic() - started < 4  # abandoned, not waited for
+
+
+def test_query_within_a_spent_deadline_is_not_run() -> None:
+    with pytest.raises(DataPluginError, match="max_filter_seconds"):
+        Slow().query("sleep", deadline=time.monotonic() - 1)
+
+
+def test_query_is_bounded_by_the_deadline_when_sooner() -> None:
+    with pytest.raises(DataPluginError, match=r"did not answer within 0\.\d+s"):
+        Slow().query("sleep", deadline=time.monotonic() + 0.1)
+
+
+class Hung(DataPlugin):
+    """Queries that never return until released (a hung NFS mount)."""
+
+    name = "hung"
+    max_stuck_queries = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    @classmethod
+    def load_ddl(cls) -> DataDDL:
+        return DataDDL.from_dict(doc(metadata={**META, "name": "hung"}))
+
+    def run(self, argument: Any) -> Mapping[str, Any]:
+        self.release.wait(60)
+        return {"value": argument}
+
+
+def test_stuck_queries_are_bounded() -> None:
+    plugin = Hung()
+    try:
+        for _ in range(3):
+            with pytest.raises(DataPluginError, match="did not answer"):
+                plugin.query("x", deadline=time.monotonic() + 0.05)
+        assert plugin.stuck_queries() == 3
+        threads = threading.active_count()
+        with pytest.raises(DataPluginError, match="3 of its queries are still running"):
+            plugin.query("x")
+        assert threading.active_count() == threads  # no thread left behind this time
+    finally:
+        plugin.release.set()
+    deadline = time.monotonic() + 30
+    while plugin.stuck_queries() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert plugin.stuck_queries() == 0
+    assert plugin.query("y") == {"value": "y"}
 
 
 def test_query_failures_are_data_plugin_errors() -> None:

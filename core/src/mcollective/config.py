@@ -316,6 +316,8 @@ KEYS: dict[str, Key] = {
     # Actions of one agent still running past their timeout (pure Python cannot be
     # killed) before the node refuses that agent's new requests.
     "max_stuck_actions": Key(integer(1), 10),
+    # Seconds one request's filter may spend in data-plugin queries (-S fstat(...)).
+    "max_filter_seconds": Key(number(0.01), 5.0),
     # Kept so that old files load; they mean nothing here.
     "topicprefix": Key(text, deprecated="topic names are chosen by the connector"),
     "topicsep": Key(text, deprecated="topic names are chosen by the connector"),
@@ -439,6 +441,7 @@ class Config:
     max_message_size: int
     max_ttl: int
     max_stuck_actions: int
+    max_filter_seconds: float
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ import difflib
 import json
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -209,6 +210,9 @@ class DataPlugin(ABC):
         self.config = config
         #: The node this plugin answers for; set by the daemon through :meth:`attach`.
         self.context: AgentContext | None = None
+        #: Queries abandoned at their timeout whose thread still runs.
+        self._stuck = 0
+        self._stuck_lock = threading.Lock()
 
     @hookimpl
     @classmethod
@@ -257,16 +261,84 @@ class DataPlugin(ABC):
 
     # --- querying -------------------------------------------------------------------
 
-    def query(self, argument: str | None) -> Mapping[str, Any]:
+    def query(self, argument: str | None, *, deadline: float | None = None
+              ) -> Mapping[str, Any]:
         """Validate ``argument``, run the query within the DDL timeout and return its
-        outputs; :class:`DataPluginError` (or :class:`DDLValidationError`) otherwise."""
+        outputs; :class:`DataPluginError` (or :class:`DDLValidationError`) otherwise.
+
+        ``deadline`` (``time.monotonic()``) is when the caller must have its answer: a
+        node evaluating one request's filter gives every query the time left of
+        ``max_filter_seconds``, so a filter asking many slow queries is bounded as a
+        whole. Outputs computed only when read (:class:`LazyOutputs`) get the same
+        bounds."""
         ddl = self.ddl
         checked = ddl.validate_query(argument)
-        result = _bounded(self.run, checked, float(ddl.timeout), ddl.name)
+        seconds = float(ddl.timeout)
+        if deadline is not None:
+            seconds = min(seconds, deadline - time.monotonic())
+            if seconds <= 0:
+                raise DataPluginError(f"data plugin '{ddl.name}' not asked: the filter's "
+                                      f"time (max_filter_seconds) is used up")
+        result = self._bounded(checked, seconds)
         if not isinstance(result, Mapping):
             raise DataPluginError(f"data plugin '{ddl.name}' returned "
                                   f"{type(result).__name__}, not a mapping of outputs")
+        if isinstance(result, LazyOutputs):
+            result.bound(float(ddl.timeout), deadline)
         return result
+
+    #: Queries of one plugin still running past their timeout (a hung NFS mount) before
+    #: new queries fail at once instead of leaving one more thread behind.
+    max_stuck_queries: ClassVar[int] = 10
+
+    def _bounded(self, argument: Any, timeout: float) -> Any:
+        """``run(argument)`` in a helper thread, abandoned after ``timeout`` seconds.
+
+        An abandoned query keeps its thread until ``run`` returns (Python cannot
+        interrupt it), so they are counted, and at :attr:`max_stuck_queries` the plugin
+        answers no more until one of them returns."""
+        name = self.ddl.name
+        lock = self._stuck_lock
+        with lock:
+            stuck = self._stuck
+            if stuck >= self.max_stuck_queries:
+                raise DataPluginError(f"data plugin '{name}' not asked: {stuck} of its "
+                                      f"queries are still running past their timeout")
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+        abandoned = [False]
+
+        def work() -> None:
+            try:
+                outcome.append((True, self.run(argument)))
+            except BaseException as exc:  # handed to the caller below
+                outcome.append((False, exc))
+            finally:
+                with lock:
+                    done.set()
+                    if abandoned[0]:
+                        self._stuck -= 1
+
+        threading.Thread(target=work, name=f"data-{name}", daemon=True).start()
+        if not done.wait(timeout):
+            with lock:
+                if not done.is_set():
+                    abandoned[0] = True
+                    self._stuck += 1
+            if abandoned[0]:
+                raise DataPluginError(f"data plugin '{name}' did not answer within "
+                                      f"{timeout:.3g}s")
+        ok, value = outcome[0]
+        if not ok:
+            if isinstance(value, MCollectiveError):
+                raise value
+            raise DataPluginError(f"data plugin '{name}' failed: {type(value).__name__}: "
+                                  f"{value}") from value
+        return value
+
+    def stuck_queries(self) -> int:
+        """Queries still running past their timeout, now."""
+        return self._stuck
 
     @abstractmethod
     def run(self, argument: Any) -> Mapping[str, Any]:
@@ -278,29 +350,25 @@ class DataPlugin(ABC):
         """
 
 
-def _bounded(fn: Any, argument: Any, timeout: float, name: str) -> Any:
-    """``fn(argument)`` in a helper thread, abandoned after ``timeout`` seconds."""
-    outcome: list[tuple[bool, Any]] = []
-    done = threading.Event()
+class LazyOutputs(Mapping[str, Any]):
+    """Outputs some of which a plugin computes only when they are read (``fstat``'s
+    ``md5``: a filter on ``size`` must not read a multi-gigabyte file).
 
-    def work() -> None:
-        try:
-            outcome.append((True, fn(argument)))
-        except BaseException as exc:  # handed to the caller below
-            outcome.append((False, exc))
-        finally:
-            done.set()
+    Reading them happens outside :meth:`DataPlugin.run`, on whichever thread reads, so
+    :meth:`DataPlugin.query` hands its bounds over: a subclass computing a value calls
+    :meth:`read_deadline` and gives up (the value is then ``None``) when it passes."""
 
-    threading.Thread(target=work, name=f"data-{name}", daemon=True).start()
-    if not done.wait(timeout):
-        raise DataPluginError(f"data plugin '{name}' did not answer within {timeout:g}s")
-    ok, value = outcome[0]
-    if not ok:
-        if isinstance(value, MCollectiveError):
-            raise value
-        raise DataPluginError(f"data plugin '{name}' failed: {type(value).__name__}: "
-                              f"{value}") from value
-    return value
+    _seconds: float = 1.0
+    _deadline: float | None = None
+
+    def bound(self, seconds: float, deadline: float | None) -> None:
+        """Each lazy read may take ``seconds``, and must end by ``deadline``."""
+        self._seconds, self._deadline = seconds, deadline
+
+    def read_deadline(self) -> float:
+        """When a computation starting now must have ended (``time.monotonic()``)."""
+        until = time.monotonic() + self._seconds
+        return until if self._deadline is None else min(until, self._deadline)
 
 
 # --- client side: checking -S functions before sending -----------------------------------
@@ -395,6 +463,7 @@ __all__ = [
     "DataDDL",
     "DataPlugin",
     "DataPluginError",
+    "LazyOutputs",
     "check_data_functions",
     "data_ddl",
     "data_tests",

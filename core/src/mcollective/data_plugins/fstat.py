@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mcollective.data import DataPlugin
+from mcollective.data import DataPlugin, LazyOutputs
+from mcollective.log import untrusted
+
+log = logging.getLogger(__name__)
 
 _TYPES = (
     (stat.S_ISDIR, "directory"), (stat.S_ISREG, "file"), (stat.S_ISSOCK, "socket"),
@@ -17,9 +21,11 @@ _TYPES = (
 )
 
 
-class FstatResult(Mapping[str, Any]):
+class FstatResult(LazyOutputs):
     """The outputs of one ``fstat`` query. ``md5`` is computed only when it is read:
-    a filter on ``size`` or ``present`` must not read a multi-gigabyte log file."""
+    a filter on ``size`` or ``present`` must not read a multi-gigabyte log file. Reading
+    it is bounded like the query (the DDL timeout, and the filter's time left): a file
+    too large to digest in time (``/proc/kcore`` to a root daemon) has ``md5`` ``None``."""
 
     def __init__(self, path: str, values: dict[str, Any], digestible: bool) -> None:
         self._path = path
@@ -28,7 +34,8 @@ class FstatResult(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         if key == "md5" and "md5" not in self._values:
-            self._values["md5"] = _md5(self._path) if self._digestible else None
+            self._values["md5"] = (_md5(self._path, self.read_deadline())
+                                   if self._digestible else None)
         return self._values[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -40,12 +47,17 @@ class FstatResult(Mapping[str, Any]):
         return len(self._values) + (0 if "md5" in self._values else 1)
 
 
-def _md5(path: str) -> str | None:
+def _md5(path: str, deadline: float) -> str | None:
+    """The file's digest, or ``None`` when it cannot be read or reading it would go on
+    past ``deadline`` (``time.monotonic()``)."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
+                if time.monotonic() > deadline:
+                    log.info("fstat: gave up digesting %s: not done in time", untrusted(path))
+                    return None
     except OSError:
         return None
     return digest.hexdigest()

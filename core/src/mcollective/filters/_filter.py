@@ -180,6 +180,11 @@ class Filter:
                 return False
         return True
 
+    def asks_data(self) -> bool:
+        """Whether matching runs data-plugin queries (``fstat('/x').size>0``): plugin
+        code with its own, longer, cost (nodes evaluate these off their consumer)."""
+        return any(data_queries(expr) for expr in self.compound)
+
     def is_empty(self) -> bool:
         """No tests at all (matches every node)."""
         return not (self.facts or self.classes or self.agents or self.identities

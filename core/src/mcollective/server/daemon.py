@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcollective import __version__
 from mcollective.agent import Agent, AgentContext, AgentReply, AgentRequest
@@ -44,6 +44,7 @@ from mcollective.message import Reply, Request, request_bounds_error
 from mcollective.plugins import PluginManager, make_plugin_manager, refresh_installed
 from mcollective.registration import RegistrationContext
 from mcollective.security import decode_request, encode_reply, encode_request
+from mcollective.server.data_filters import DataFilterQueue
 from mcollective.server.node import ClassesFile
 from mcollective.server.replay import ReplayCache
 from mcollective.server.stats import Stats
@@ -82,6 +83,10 @@ class _InFlight:
 class Daemon:
     """One node: its plugins, agents, connection and message pipeline."""
 
+    #: Filters asking data plugins are matched on their own threads, not the consumer's
+    #: (an emulator answering for thousands of identities matches them in line).
+    defer_data_filters: ClassVar[bool] = True
+
     def __init__(self, config: Config, *, plugins: PluginManager | None = None) -> None:
         self.config = config
         self.plugins = plugins or make_plugin_manager()
@@ -108,6 +113,7 @@ class Daemon:
         self._inflight_cv = threading.Condition()
         self._seq = itertools.count()
         self._filters: dict[str, tuple[dict[str, list[Any]], Filter]] = {}
+        self._data_filters = DataFilterQueue()
         #: agent -> actions still running past their timeout (each holds a thread:
         #: pure Python cannot be interrupted). At ``max_stuck_actions`` the agent's new
         #: requests are refused, so hung actions cannot grow the process without bound.
@@ -349,12 +355,13 @@ class Daemon:
             collectives=list(self.config.collectives), data=self.query_data,
         )
 
-    def query_data(self, name: str, query: str | None) -> Mapping[str, Any] | None:
+    def query_data(self, name: str, query: str | None, *, deadline: float | None = None
+                   ) -> Mapping[str, Any] | None:
         plugin = self.data_plugins.get(name)
         if plugin is None:
             return None
         try:
-            return plugin.query(query)
+            return plugin.query(query, deadline=deadline)
         except Exception as exc:
             log.debug("data plugin '%s' failed for %s: %s", name, untrusted(repr(query)),
                       untrusted(exc))
@@ -456,18 +463,60 @@ class Daemon:
                       request.id, untrusted(request.collective))
             return
         try:
-            matched = self._matches(request, identity)
+            compiled = self._compiled_filter(request)
         except (MCollectiveError, ValueError) as exc:
             stats.incr("filtered")
             log.warning("request %s has an unusable filter: %s", request.id, untrusted(exc))
             return
-        if not matched:
+        if compiled is not None and compiled.asks_data():
+            if not self.defer_data_filters:
+                self._filter_with_data(request, identity, compiled)
+            # Plugin code with its own cost: not on this thread (data_filters.py).
+            elif not self._data_filters.submit(self._filter_with_data, request, identity,
+                                               compiled):
+                stats.incr("filtered")
+                log.warning("request %s from %s dropped: %d requests whose filters ask "
+                            "data plugins are already waiting", request.id,
+                            untrusted(request.caller), self._data_filters.pending)
+            return
+        if compiled is not None and not compiled.matches(self.node(identity)):
             stats.incr("filtered")
             return
+        self._accept(request, identity, ttl + skew)
+
+    def _filter_with_data(self, request: Request, identity: str, compiled: Filter) -> None:
+        """On a data-filter thread: match within ``max_filter_seconds``, then go on as
+        the consumer would have."""
+        if not self._accepting:
+            return
+        try:
+            node = self.node(identity)
+            deadline = time.monotonic() + self.config.max_filter_seconds
+            query = self.query_data
+            node.data = lambda name, arg: query(name, arg, deadline=deadline)
+            matched = compiled.matches(node)
+            if time.monotonic() > deadline:
+                log.warning("request %s from %s: its filter's data queries ran out of time "
+                            "(max_filter_seconds = %g)", request.id,
+                            untrusted(request.caller), self.config.max_filter_seconds)
+        except Exception:
+            self.stats.incr("errors")
+            self.stats.incr("filtered")
+            log.exception("matching request %s failed", request.id)
+            return
+        if not matched:
+            self.stats.incr("filtered")
+            return
+        self._accept(request, identity, request.ttl + self.config.clock_skew)
+
+    def _accept(self, request: Request, identity: str, window: float) -> None:
+        """A request whose filter this identity passes: unless it is a replay, act."""
+        stats = self.stats
+        now = time.time()
         # After the filter, so only requests this identity would act on are remembered;
         # keyed by identity because one daemon may answer for several.
         fresh = self.replay_cache.check_and_add((identity, request.id),
-                                                request.time + ttl + skew, now, request.caller)
+                                                request.time + window, now, request.caller)
         if fresh is None:
             # Full of unexpired ids (or this caller's share is): forgetting one early
             # would allow its replay, so the new request is refused instead.
@@ -488,24 +537,22 @@ class Daemon:
         stats.incr("passed")
         self._dispatch(request, identity)
 
-    def _matches(self, request: Request, identity: str) -> bool:
-        """Whether ``identity`` passes the request's filter. An empty filter passes
-        without building the node's description; a compiled filter is kept per request
-        id for a while, as a process answering for several identities (an emulator)
-        gets the same request once per identity."""
+    def _compiled_filter(self, request: Request) -> Filter | None:
+        """The request's filter, compiled (``None``: empty, every node passes). Kept per
+        request id for a while, as a process answering for several identities (an
+        emulator) gets the same request once per identity."""
         if not any(request.filter.values()):
-            return True
+            return None
         cached = self._filters.get(request.id)
         if cached is not None and cached[0] == request.filter:
-            compiled = cached[1]
-        else:
-            from mcollective.filters import Filter
+            return cached[1]
+        from mcollective.filters import Filter
 
-            compiled = Filter.from_dict(request.filter)
-            if len(self._filters) >= _FILTER_CACHE:
-                self._filters.pop(next(iter(self._filters)), None)
-            self._filters[request.id] = (request.filter, compiled)
-        return compiled.matches(self.node(identity))
+        compiled = Filter.from_dict(request.filter)
+        if len(self._filters) >= _FILTER_CACHE:
+            self._filters.pop(next(iter(self._filters)), None)
+        self._filters[request.id] = (request.filter, compiled)
+        return compiled
 
     def _dispatch(self, request: Request, identity: str) -> None:
         agent = self.agents.get(request.agent)
@@ -826,6 +873,7 @@ class Daemon:
         self._save_replay_cache()
         with self._inflight_cv:
             self._inflight_cv.notify_all()
+        self._data_filters.shutdown()
         self._workers.shutdown()
         for agent in self.agents.values():
             try:

@@ -59,6 +59,11 @@ def emulated_identities(base: str, count: int, offset: int = 0) -> list[str]:
 class EmulatedDaemon(Daemon):
     """A :class:`Daemon` answering for many identities over one connector."""
 
+    #: One broadcast is one filter match per identity: thousands would overflow the
+    #: data-filter queue, so an emulator matches them in line (each within
+    #: ``max_filter_seconds``).
+    defer_data_filters = False
+
     def __init__(self, config: Config, count: int, *, offset: int = 0,
                  plugins: PluginManager | None = None) -> None:
         if count < 1:
