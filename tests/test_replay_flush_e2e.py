@@ -163,6 +163,24 @@ def test_restart_does_not_reopen_the_replay_window(fleet: Fleet, signum: int) ->
         assert "previous run's replay cache was lost" in fleet.node.log()
 
 
+def test_crash_does_not_reopen_the_window_for_a_fast_clock(fleet: Fleet) -> None:
+    """A client whose clock is 20 s ahead (within ``clock_skew``): its request carries a
+    time after the node's restart, so refusing what was sent before the start does not
+    cover it. The node journalled it when it accepted it, and remembers it after a
+    crash (``replayed``)."""
+    flt = empty_filter()
+    flt["identity"] = [NODE]
+    request = fleet.admin.new_request("rpcutil", "inventory", {}, filter=flt, ttl=600)
+    request.time = round(time.time() + 20, 3)
+    body = encode_request(request, fleet.admin.security)
+    assert fleet.send(fleet.admin, request, body) == 1
+    fleet.restart(signal.SIGKILL)
+    before = fleet.stats()
+    assert fleet.send(fleet.admin, request, body, wait=3.0) == 0
+    after = fleet.stats()
+    assert after["replayed"] == before["replayed"] + 1, (before, after)
+
+
 def test_smallest_token_cannot_stall_a_node_with_patterns(tmp_path: Path) -> None:
     """alice (``rpcutil.ping`` only) floods every filter position with catastrophic
     patterns — filters run before authorization, so her token is enough — while she

@@ -101,6 +101,33 @@ def test_cache_survives_a_clean_restart_but_not_a_crash(tmp_path: Path) -> None:
     assert not ReplayCache(10).load(path, now=0.0)
 
 
+def test_journal_keeps_journalled_ids_across_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "replay.json"
+    cache = ReplayCache(10)
+    assert cache.load(path, now=0.0)
+    cache.mark_running(path)
+    assert cache.check_and_add(("n1", "ahead"), 100.0, now=1.0, caller="a", journal=True)
+    assert cache.check_and_add(("n1", "in-step"), 100.0, now=1.0, caller="a")
+    journal = path.with_name(path.name + ".journal")
+    with open(journal, "a", encoding="utf-8") as fh:
+        fh.write('[["n1", "torn"], 100.0')  # the crash cut the last line short
+    # The process dies here (no save): the next start remembers what was journalled.
+    again = ReplayCache(10)
+    assert not again.load(path, now=2.0)  # still a crash: earlier requests refused
+    assert again.check_and_add(("n1", "ahead"), 100.0, now=2.0) is False
+    assert again.check_and_add(("n1", "in-step"), 100.0, now=2.0) is True
+    # Its own journal starts with what it holds, so a second crash loses nothing.
+    again.mark_running(path)
+    third = ReplayCache(10)
+    assert not third.load(path, now=3.0)
+    assert third.check_and_add(("n1", "ahead"), 100.0, now=3.0) is False
+    # A clean stop needs no journal.
+    third.mark_running(path)
+    third.save(path, now=4.0)
+    assert not journal.exists()
+    assert ReplayCache(10).load(path, now=5.0)
+
+
 def test_cache_zero_capacity_is_off() -> None:
     cache = ReplayCache(0)
     assert cache.check_and_add("a", 10.0, 0.0) and cache.check_and_add("a", 10.0, 0.0)

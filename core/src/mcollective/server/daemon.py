@@ -46,7 +46,7 @@ from mcollective.registration import RegistrationContext
 from mcollective.security import decode_request, encode_reply, encode_request
 from mcollective.server.data_filters import DataFilterQueue
 from mcollective.server.node import ClassesFile
-from mcollective.server.replay import ReplayCache
+from mcollective.server.replay import JOURNAL_AHEAD, ReplayCache
 from mcollective.server.stats import Stats
 from mcollective.server.workers import ElasticWorkers
 
@@ -449,7 +449,8 @@ class Daemon:
                         "(check clocks)", request.id, untrusted(request.caller), abs(age),
                         "ago" if age > 0 else "in the future", ttl, skew)
             return
-        if not self._replay_complete and request.time < self.stats.starttime:
+        if (not self._replay_complete
+                and request.time < self.stats.starttime + JOURNAL_AHEAD):
             # The previous run's replay cache is lost: this request may have been
             # accepted by it already.
             stats.incr("ttlexpired")
@@ -515,8 +516,11 @@ class Daemon:
         now = time.time()
         # After the filter, so only requests this identity would act on are remembered;
         # keyed by identity because one daemon may answer for several.
+        # Journalled when sent with a time ahead of this clock: after a crash, refusing
+        # requests sent before the restart would not cover it (replay.py).
         fresh = self.replay_cache.check_and_add((identity, request.id),
-                                                request.time + window, now, request.caller)
+                                                request.time + window, now, request.caller,
+                                                journal=request.time > now + JOURNAL_AHEAD)
         if fresh is None:
             # Full of unexpired ids (or this caller's share is): forgetting one early
             # would allow its replay, so the new request is refused instead.
