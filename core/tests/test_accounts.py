@@ -39,6 +39,8 @@ def test_a_layout_with_every_role() -> None:
      "appears twice"),
     ({"collectives": ["main"], "clients": [{"account": "a", "colectives": ["main"]}]},
      "colectives"),
+    ({"collectives": ["main"], "clients": [{"account": "a", "nkey": "SUAB" + "A" * 54}]},
+     "clients[0].nkey': not a NATS user's public NKEY"),
 ])
 def test_mistakes_are_one_line_errors(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as error:
@@ -54,3 +56,10 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
         load_layout(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_layout(tmp_path / "missing.yaml")
+
+
+def test_an_account_may_log_in_with_an_nkey() -> None:
+    key = "U" + "A" * 55
+    layout = parse_layout({"collectives": ["main"],
+                           "clients": [{"account": "bob", "nkey": key}]})
+    assert layout.clients[0].nkey == key and layout.clients[0].password is None

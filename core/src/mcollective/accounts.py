@@ -3,13 +3,15 @@
 MCollective's design makes the middleware the first line of control: each process
 logs in with an account of its own, and the broker refuses what that account may not
 do. A *layout* (YAML) lists the accounts by role; each connector distribution turns it
-into its broker's terms (``mco broker rabbitmq``, ``mco broker redis``)::
+into its broker's terms (``mco broker rabbitmq``, ``mco broker redis``,
+``mco nats accounts``)::
 
     vhost: /mco                   # RabbitMQ virtual host (default "/")
     collectives: [mcollective, uk]
     nodes:                        # daemons: consume their own queues, publish replies
       - account: web1
         password: s3cret          # optional: else the generated set-up asks for it
+        nkey: UDXU4RCSJNZOIQHZ... # optional, NATS only: log in with this NKEY instead
         identities: [web1.example.net]
         collectives: [mcollective, uk]    # default: every collective
         registration: true        # may also publish to the registration agent
@@ -30,6 +32,7 @@ permission patterns, where a dot would let one account's pattern cover another's
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,12 +43,17 @@ from mcollective.config import COLLECTIVE_RE, IDENTITY_RE
 from mcollective.errors import ConfigError
 
 ACCOUNT_RE = r"^[A-Za-z0-9_\-]+$"
+#: A NATS user's public NKEY: "U" and 55 base32 characters.
+NKEY_RE = r"^U[A-Z2-7]{55}$"
 
 
 @dataclass(frozen=True)
 class Account:
     account: str
     password: str | None
+    #: NATS only: the public NKEY (``U...``) the account logs in with, instead of a
+    #: password.
+    nkey: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,15 @@ class Layout:
         return [*self.nodes, *self.clients, *self.federations]
 
 
+def _nkey(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(NKEY_RE, value):
+        raise vol.Invalid("not a NATS user's public NKEY ('U' and 55 base32 characters; "
+                          "the seed, 'SU...', stays with the account)")
+    return value
+
+
 def _collectives(value: Any) -> list[str]:
     if isinstance(value, str):
         value = [value]
@@ -93,7 +110,8 @@ def _collectives(value: Any) -> list[str]:
 
 _ACCOUNT = {vol.Required("account"): vol.Match(ACCOUNT_RE, msg=(
     "account names are letters, digits, '_' and '-'")),
-    vol.Optional("password"): vol.Any(None, vol.Coerce(str))}
+    vol.Optional("password"): vol.Any(None, vol.Coerce(str)),
+    vol.Optional("nkey"): lambda value: _nkey(value)}
 
 SCHEMA = vol.Schema({
     vol.Required("collectives"): vol.All(_collectives, vol.Length(min=1)),
@@ -135,13 +153,14 @@ def parse_layout(data: Any, source: str = "<layout>") -> Layout:
     layout = Layout(
         collectives=everything, vhost=raw["vhost"], source=source,
         nodes=tuple(NodeAccount(n["account"], n.get("password"), tuple(n["identities"]),
-                                scope(n, "collectives", "node"), n["registration"])
+                                scope(n, "collectives", "node"), n["registration"],
+                                nkey=n.get("nkey"))
                     for n in raw["nodes"]),
         clients=tuple(ClientAccount(c["account"], c.get("password"),
-                                    scope(c, "collectives", "client"))
+                                    scope(c, "collectives", "client"), nkey=c.get("nkey"))
                       for c in raw["clients"]),
         federations=tuple(FederationAccount(
-            f["account"], f.get("password"),
+            f["account"], f.get("password"), nkey=f.get("nkey"),
             **{k: tuple(f[k]) for k in ("relays", "answers", "publishes", "collects")})
             for f in raw["federations"]))
     seen: set[str] = set()

@@ -12,7 +12,9 @@ Credentials, first one set wins: the URL's own ``user:password@``, then
 ``MCOLLECTIVE_NATS_TOKEN``); or NATS decentralised auth: a ``.creds`` file
 (``plugin.nats.credentials``) or an NKEY seed file (``plugin.nats.nkey_seed``). TLS:
 ``tls://`` (or any ``plugin.nats.ssl_*`` key) with ``ssl_ca``, ``ssl_cert``, ``ssl_key``
-and ``ssl_verify``.
+and ``ssl_verify``. ``plugin.nats.account`` names the account in a client's reply
+subjects (default: the login's user, else ``anonymous``): set it to the layout's
+account when logging in with an NKEY or ``.creds`` (``mco nats accounts``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import voluptuous as vol
 
+from mcollective.accounts import ACCOUNT_RE
 from mcollective.config import boolean, integer, number, optional, path, secret
 
 if TYPE_CHECKING:
@@ -111,6 +114,14 @@ class TLSOptions:
         return context
 
 
+def check_account(value: Any) -> str:
+    """An account name as in a collective layout: it becomes one subject token."""
+    text = str(value)
+    if not re.fullmatch(ACCOUNT_RE, text):
+        raise vol.Invalid(f"account names are letters, digits, '_' and '-', got {text!r}")
+    return text
+
+
 SCHEMA: dict[str, Any] = {
     "url": check_url,
     "user": optional(str),
@@ -118,6 +129,7 @@ SCHEMA: dict[str, Any] = {
     "token": secret(optional(str)),
     "credentials": optional(path),
     "nkey_seed": optional(path),
+    "account": optional(check_account),
     "ssl_ca": optional(path),
     "ssl_cert": optional(path),
     "ssl_key": optional(path),
@@ -134,6 +146,7 @@ DEFAULTS: dict[str, Any] = {
     "token": None,
     "credentials": None,
     "nkey_seed": None,
+    "account": None,
     "ssl_ca": None,
     "ssl_cert": None,
     "ssl_key": None,
@@ -180,7 +193,10 @@ def load_options(name: str, config: Config) -> NatsOptions:
     password = raw["password"] or os.environ.get(ENV_PASSWORD) or None
     token = raw["token"] or os.environ.get(ENV_TOKEN) or None
     servers = tuple(with_credentials(u, user, password) for u in split_urls(raw["url"]))
-    account = next((u for u in map(url_user, servers) if u), None) or "anonymous"
+    # Names the reply subjects, which broker permissions give to one account
+    # (accounts.py): the login's user, unless set (an NKEY or .creds login has none).
+    account = (raw["account"] or next((u for u in map(url_user, servers) if u), None)
+               or "anonymous")
     tls = None
     if (any(u.lower().startswith("tls://") for u in servers) or raw["ssl_ca"]
             or raw["ssl_cert"] or raw["ssl_key"]):
