@@ -40,6 +40,7 @@ def main() -> int:
         config = Path(tmp) / "client.cfg"
         config.write_text(f"plugin.kombu.url = amqp://guest:guest@127.0.0.1:{free_port()}//\n"
                           "plugin.psk = bench\nconnection_timeout = 60\n")
+        config.chmod(0o600)  # it holds the psk
         env = {**os.environ, "XDG_STATE_HOME": tmp}
         baseline = statistics.median(timed("--version", env=env) for _ in range(RUNS))
         refused = statistics.median(timed("ping", "-c", str(config), env=env)

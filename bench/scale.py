@@ -162,6 +162,7 @@ class Emulators:
             f"factsource = \nclassesfile = /nonexistent\nlogger_type = file\n"
             f"logfile = {self.root / identity}.log\nloglevel = warn\n"
             f"statedir = {self.root / 'state' / identity}\n{self.extra}{extra}")
+        path.chmod(0o600)  # it holds the psk: a daemon refuses it readable by others
         return path
 
     def start(self) -> None:

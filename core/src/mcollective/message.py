@@ -10,6 +10,7 @@ byte-for-byte what was signed.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time as _time
 import uuid
@@ -86,6 +87,8 @@ def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], what
     if key not in obj:
         raise MessageError(f"{what} has no '{key}'")
     value = obj[key]
+    if type(value) is types:  # the usual case, on every message a node or client reads
+        return value
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in (
             types if isinstance(types, tuple) else (types,))):
         raise MessageError(f"{what} field '{key}' has the wrong type ({type(value).__name__})")
@@ -98,7 +101,7 @@ def _timestamp(obj: Mapping[str, Any], what: str) -> float:
         stamp = float(value)
     except OverflowError:
         raise MessageError(f"{what} time {value!r} is out of range") from None
-    if stamp != stamp or stamp in (float("inf"), float("-inf")):
+    if not math.isfinite(stamp):
         raise MessageError(f"{what} time is not a finite number")
     return stamp
 

@@ -416,7 +416,8 @@ class KombuConnector(Connector):
                 self._replier = threading.Thread(target=self._publish_replies,
                                                  name="mco-kombu-replies", daemon=True)
                 self._replier.start()
-            self._outbox_cv.notify()
+            if len(self._outbox) == 1:  # else the replier is already due to take it
+                self._outbox_cv.notify()
 
     def _publish_replies(self) -> None:
         while True:

@@ -22,6 +22,9 @@ class MemoryChannel(MalformedGuard, CountedDeliveryTags, memory.Channel):
 
     queues: dict[str, Any] = {}
     events: Any = defaultdict(set)
+    #: Messages never leave the process: no base64 round trip of every body (kombu's
+    #: virtual default, for brokers that store text).
+    body_encoding = None  # type: ignore[assignment]
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         """Drop a message for a queue that does not exist (stock memory:// creates
