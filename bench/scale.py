@@ -179,7 +179,8 @@ class Emulators:
                  "--emulate", str(count), "--emulate-offset", str(offset)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             offset += count
-        deadline = time.monotonic() + 300
+        # 10,000 nodes start in about 40 s on RabbitMQ: allow 20 ms a node, 300 s at least.
+        deadline = time.monotonic() + max(300.0, 0.02 * self.nodes)
         while not all(p.exists() and p.read_text().strip() for p in pidfiles):
             if time.monotonic() > deadline or any(p.poll() is not None
                                                   for p in self.processes):
@@ -204,10 +205,15 @@ class Emulators:
 
 def timed_rounds(one_round: Callable[[], tuple[float, int]], nodes: int, rounds: int,
                  meter: CpuMeter, what: str) -> dict[str, Any]:
-    """Warm up until one round gets every reply (60 s at most), then time ``rounds``
+    """Warm up until one round gets every reply (60 s, 4 ms a node, at most), then time ``rounds``
     rounds of ``one_round`` (returning seconds taken and replies received)."""
-    warm = time.monotonic() + 60
-    while one_round()[1] < nodes:  # every node subscribed and answering
+    warm = time.monotonic() + max(60.0, 0.004 * nodes)
+    while True:  # until every node is subscribed and answering
+        took, got = one_round()
+        if got >= nodes:
+            break
+        print(f"# {what} warm-up: {got} of {nodes} replies in {took:.1f} s",
+              file=sys.stderr, flush=True)
         if time.monotonic() > warm:
             raise RuntimeError(f"{what} warm-up never completed")
     meter.start()
