@@ -211,7 +211,8 @@ class HostileContract:
     ``mcollectived`` processes and the real ``mco``: while transport garbage,
     oversized messages and signed requests breaking every field bound arrive, a
     broadcast ``mco ping`` gets every node's reply within :attr:`answer_bound`
-    seconds each time; afterwards both daemons are alive, counted the hostile
+    seconds each time, and so do pings while catastrophic patterns in every filter
+    position arrive too (:mod:`mcollective.testing.hostile_patterns`); afterwards both daemons are alive, counted the hostile
     messages (``malformed``, ``oversized``, ``outofbounds``) and every message they
     received is in exactly one ``daemon_stats`` category."""
 
@@ -220,6 +221,9 @@ class HostileContract:
     answer_bound: float = 5.0
     #: Pings sent while the hostile traffic runs.
     rounds: int = 5
+    #: Seconds a ping may take to get every reply while catastrophic patterns flood
+    #: the nodes on top of the rest (as generous as the pattern suite's own tests).
+    pattern_bound: float = 15.0
     #: The daemons' ``max_message_size``.
     max_message_size: int = 65536
 
@@ -233,6 +237,7 @@ class HostileContract:
         from mcollective.config import load_config
         from mcollective.testing.collective import LocalCollective
         from mcollective.testing.contracts import FENCE_AGENT
+        from mcollective.testing.hostile_patterns import check_answers_under_hostile_patterns
 
         settings = dict(connector_factory.settings("hostile"))
         connector = settings.pop("connector")
@@ -263,6 +268,11 @@ class HostileContract:
                             f"only {sorted(times)} answered while hostile traffic ran"
                         slow = {n: t for n, t in times.items() if t > self.answer_bound}
                         assert not slow, f"replies slower than {self.answer_bound}s: {slow}"
+                    # And catastrophic patterns in every filter position, on top.
+                    report = check_answers_under_hostile_patterns(
+                        rogue, nodes, rounds=2, ping_timeout=30.0, agents=())
+                    assert report.every_ping_answered_within(self.pattern_bound), \
+                        report.describe()
                 assert not traffic.errors, traffic.errors
                 assert traffic.counts["garbage"] or traffic.counts["oversized"]
             finally:
