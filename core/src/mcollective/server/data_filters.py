@@ -6,9 +6,10 @@ hung NFS mount. Each query is bounded (its DDL timeout) and so is one request's 
 as a whole (``max_filter_seconds``), but a burst of such requests evaluated on the
 consumer thread would still stall everything behind them, ``rpcutil ping`` included:
 any holder of a client credential could deafen a collective. So they wait here instead,
-for a few threads of their own, in a queue of bounded length; when it is full a new one
-is dropped (counted ``filtered``, logged) rather than queued without limit, and the
-consumer goes on with the next message at once.
+for a thread of their own, in a queue of bounded length; when it is full a new one is
+dropped (counted ``filtered``, logged) rather than queued without limit, and the
+consumer goes on with the next message at once. One thread: such a caller can keep at
+most one core of a node busy, the consumer and the actions keep the rest.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class DataFilterQueue:
     """A fixed number of threads (started on first use) working through a bounded
     queue of filter evaluations."""
 
-    def __init__(self, threads: int = 2, pending: int = 100) -> None:
+    def __init__(self, threads: int = 1, pending: int = 100) -> None:
         self.threads = threads
         self.pending = pending
         self._tasks: queue.Queue[Task | None] = queue.Queue(maxsize=pending)

@@ -213,8 +213,8 @@ class HostileSecurityContract:
             admin = collective.write_client_config("admin.cfg", **site.admin())
             caller = collective.write_client_config("hostile.cfg", **site.client())
             collective.client_config = caller
-            assert set(ping_times(collective)) == set(self.nodes), \
-                "the collective does not answer before any hostile traffic"
+            assert set(ping_times(collective, expect=len(self.nodes))) == set(
+                self.nodes), "the collective does not answer before any hostile traffic"
             hosted = {ep.name for ep in entry_points(group="mcollective.agents")}
             with ClientSession(load_config(caller, role="client")) as session, \
                     HostileSecurityTraffic(session, collective.collectives[0]) as traffic:
@@ -224,7 +224,7 @@ class HostileSecurityContract:
                 assert report.every_ping_answered_within(self.answer_bound), \
                     report.describe()
                 for _ in range(3):
-                    times = ping_times(collective)
+                    times = ping_times(collective, expect=len(self.nodes))
                     assert set(times) == set(self.nodes), \
                         f"only {sorted(times)} answered while hostile traffic ran"
                     slow = {n: t for n, t in times.items() if t > self.answer_bound}
