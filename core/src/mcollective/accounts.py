@@ -93,6 +93,19 @@ class Layout:
         return [*self.nodes, *self.clients, *self.federations]
 
 
+def account_name(value: Any) -> str:
+    """An account name, validated (layouts, and connectors' settings naming one)."""
+    if not isinstance(value, str) or not re.fullmatch(ACCOUNT_RE, value):
+        raise vol.Invalid("account names are letters, digits, '_' and '-'")
+    return value
+
+
+def password_variable(account: str) -> str:
+    """The environment variable a generated broker set-up reads the password of
+    ``account`` from, when the layout gives none: ``MCO_PASSWORD_<ACCOUNT>``."""
+    return "MCO_PASSWORD_" + re.sub(r"\W", "_", account).upper()
+
+
 def _nkey(value: Any) -> str | None:
     if value is None:
         return None
@@ -108,10 +121,9 @@ def _collectives(value: Any) -> list[str]:
     return vol.Schema([vol.Match(COLLECTIVE_RE.pattern, msg="not a collective name")])(value)
 
 
-_ACCOUNT = {vol.Required("account"): vol.Match(ACCOUNT_RE, msg=(
-    "account names are letters, digits, '_' and '-'")),
-    vol.Optional("password"): vol.Any(None, vol.Coerce(str)),
-    vol.Optional("nkey"): lambda value: _nkey(value)}
+_ACCOUNT = {vol.Required("account"): account_name,
+            vol.Optional("password"): vol.Any(None, vol.Coerce(str)),
+            vol.Optional("nkey"): _nkey}
 
 SCHEMA = vol.Schema({
     vol.Required("collectives"): vol.All(_collectives, vol.Length(min=1)),

@@ -65,7 +65,8 @@ class Filter:
     :meth:`matches` only runs precompiled checks.
     """
 
-    __slots__ = ("_checks", "agents", "classes", "compound", "facts", "identities")
+    __slots__ = ("_asks_data", "_checks", "agents", "classes", "compound", "facts",
+                 "identities")
 
     facts: tuple[FactFilter, ...]
     classes: tuple[str, ...]
@@ -96,10 +97,13 @@ class Filter:
                 checks.append(check)
         if self.identities:
             checks.append(_identity_predicate(self.identities))
+        asks_data = False
         for expr in self.compound:
             expr_size(expr)
             checks.append(_compound_predicate(expr))
+            asks_data = asks_data or bool(data_queries(expr))
         self._checks = tuple(checks)
+        self._asks_data = asks_data
 
     # --- construction ---------------------------------------------------------------
 
@@ -183,7 +187,7 @@ class Filter:
     def asks_data(self) -> bool:
         """Whether matching runs data-plugin queries (``fstat('/x').size>0``): plugin
         code with its own, longer, cost (nodes evaluate these off their consumer)."""
-        return any(data_queries(expr) for expr in self.compound)
+        return self._asks_data
 
     def is_empty(self) -> bool:
         """No tests at all (matches every node)."""

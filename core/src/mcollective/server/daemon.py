@@ -483,7 +483,7 @@ class Daemon:
         if compiled is not None and not compiled.matches(self.node(identity)):
             stats.incr("filtered")
             return
-        self._accept(request, identity, ttl + skew)
+        self._accept(request, identity)
 
     def _filter_with_data(self, request: Request, identity: str, compiled: Filter) -> None:
         """On a data-filter thread: match within ``max_filter_seconds``, then go on as
@@ -508,12 +508,13 @@ class Daemon:
         if not matched:
             self.stats.incr("filtered")
             return
-        self._accept(request, identity, request.ttl + self.config.clock_skew)
+        self._accept(request, identity)
 
-    def _accept(self, request: Request, identity: str, window: float) -> None:
+    def _accept(self, request: Request, identity: str) -> None:
         """A request whose filter this identity passes: unless it is a replay, act."""
         stats = self.stats
         now = time.time()
+        window = request.ttl + self.config.clock_skew
         # After the filter, so only requests this identity would act on are remembered;
         # keyed by identity because one daemon may answer for several.
         # Journalled when sent with a time ahead of this clock: after a crash, refusing

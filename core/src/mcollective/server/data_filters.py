@@ -54,10 +54,6 @@ class DataFilterQueue:
             return False
         return True
 
-    def waiting(self) -> int:
-        """Evaluations queued and not yet started."""
-        return self._tasks.qsize()
-
     def _loop(self) -> None:
         while True:
             task = self._tasks.get()

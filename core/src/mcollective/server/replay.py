@@ -141,15 +141,10 @@ class ReplayCache:
         of this daemon to remember them. Called on a clean stop."""
         with self._lock:
             self._purge(now)
-            entries = [[_key_to_json(key), expires, caller]
-                       for key, (expires, caller) in self._expiry.items()]
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"state": "stopped", "entries": entries}, out)
-        os.replace(tmp, path)
+            entries = self._entries_locked()
+        _replace_file(path, json.dumps({"state": "stopped", "entries": entries}).encode())
         with self._lock:
-            self.close_journal_locked()
+            self._close_journal_locked()
         try:
             _journal_path(path).unlink()
         except FileNotFoundError:
@@ -160,31 +155,24 @@ class ReplayCache:
         memory only: if it finds this marker, the next start knows the last run did not
         stop cleanly (its ids are lost, but for those in the journal). Starts a new
         journal beside it, after writing what the cache holds now into it."""
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"state": "running"}, out)
-        os.replace(tmp, path)
+        _replace_file(path, json.dumps({"state": "running"}).encode())
         self.open_journal(_journal_path(path))
 
     def open_journal(self, path: Path) -> None:
         """Start ``path`` afresh with the ids held now (those loaded at start), and
         append every id later added with ``journal=True``."""
         with self._lock:
-            entries = [[_key_to_json(key), expires, caller]
-                       for key, (expires, caller) in self._expiry.items()]
-            self.close_journal_locked()
-            tmp = path.with_name(path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, "".join(json.dumps(e) + "\n" for e in entries).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            self._close_journal_locked()
+            lines = "".join(json.dumps(e) + "\n" for e in self._entries_locked())
+            _replace_file(path, lines.encode(), fsync=True)
             self._journal = os.open(path, os.O_WRONLY | os.O_APPEND)
 
-    def close_journal_locked(self) -> None:
+    def _entries_locked(self) -> list[list[Any]]:
+        """The held ids as JSON-ready ``[key, expires, caller]`` (lock held)."""
+        return [[_key_to_json(key), expires, caller]
+                for key, (expires, caller) in self._expiry.items()]
+
+    def _close_journal_locked(self) -> None:
         if self._journal is not None:
             os.close(self._journal)
             self._journal = None
@@ -237,6 +225,19 @@ class ReplayCache:
                     self.check_and_add(_key_from_json(key), float(expires), now, str(caller))
             except (TypeError, ValueError):
                 continue
+
+
+def _replace_file(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Write ``data`` to ``path`` (mode 0600) atomically: a crash leaves the old file or
+    the new one, never half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        if fsync:
+            os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 def _journal_path(path: Path) -> Path:

@@ -43,7 +43,14 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcollective.accounts import Account, ClientAccount, FederationAccount, Layout, NodeAccount
+from mcollective.accounts import (
+    Account,
+    ClientAccount,
+    FederationAccount,
+    Layout,
+    NodeAccount,
+    password_variable,
+)
 from mcollective_connector_kombu import topology
 
 #: Agent names as routing keys: ``agent.<name>``.
@@ -149,7 +156,7 @@ def rabbitmq_setup(layout: Layout) -> RabbitSetup:
 def _password_word(account: Account | RabbitAccount) -> str:
     if account.password is not None:
         return shlex.quote(account.password)
-    variable = "MCO_PASSWORD_" + re.sub(r"\W", "_", account.account).upper()
+    variable = password_variable(account.account)
     return f'"${{{variable}:?set {variable} to the password of {account.account}}}"'
 
 

@@ -29,10 +29,16 @@ start) or with the public NKEY the layout gives them.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
-from mcollective.accounts import Account, ClientAccount, FederationAccount, Layout, NodeAccount
+from mcollective.accounts import (
+    Account,
+    ClientAccount,
+    FederationAccount,
+    Layout,
+    NodeAccount,
+    password_variable,
+)
 
 
 @dataclass(frozen=True)
@@ -56,16 +62,12 @@ class NatsUser:
                 f"        subscribe: {{ allow: {json.dumps(list(self.subscribe))} }} }} }}")
 
 
-def password_variable(account: Account) -> str:
-    return "MCO_PASSWORD_" + re.sub(r"\W", "_", account.account).upper()
-
-
 def password_of(account: Account) -> str:
     """The password as configuration text: the layout's, or a reference to the
     environment variable nats-server resolves when it reads the file."""
     if account.password is not None:
         return json.dumps(account.password)
-    return "$" + password_variable(account)
+    return "$" + password_variable(account.account)
 
 
 def _replies(collectives: tuple[str, ...]) -> list[str]:
@@ -120,7 +122,7 @@ def authorization_block(layout: Layout) -> str:
     """The ``authorization { users = [...] }`` block for ``layout``, with a comment per
     account and the environment variables it reads."""
     users = nats_users(layout)
-    variables = [password_variable(u.account) for u in users
+    variables = [password_variable(u.account.account) for u in users
                  if u.account.password is None and not u.account.nkey]
     lines = [f"# nats-server authorization for the collective layout {layout.source}",
              "# (mco nats accounts): each account may publish and subscribe only to what",

@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import voluptuous as vol
 
-from mcollective.accounts import ACCOUNT_RE
+from mcollective.accounts import account_name
 from mcollective.config import boolean, integer, number, optional, path, secret
 
 if TYPE_CHECKING:
@@ -114,14 +114,6 @@ class TLSOptions:
         return context
 
 
-def check_account(value: Any) -> str:
-    """An account name as in a collective layout: it becomes one subject token."""
-    text = str(value)
-    if not re.fullmatch(ACCOUNT_RE, text):
-        raise vol.Invalid(f"account names are letters, digits, '_' and '-', got {text!r}")
-    return text
-
-
 SCHEMA: dict[str, Any] = {
     "url": check_url,
     "user": optional(str),
@@ -129,7 +121,8 @@ SCHEMA: dict[str, Any] = {
     "token": secret(optional(str)),
     "credentials": optional(path),
     "nkey_seed": optional(path),
-    "account": optional(check_account),
+    # An account of the collective layout: it becomes one token of the reply subjects.
+    "account": optional(account_name),
     "ssl_ca": optional(path),
     "ssl_cert": optional(path),
     "ssl_key": optional(path),
