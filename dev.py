@@ -130,7 +130,7 @@ def generate(_args: list[str]) -> int:
     """Manual pages and completion scripts from the code (release/generated.py)."""
     python = ensure_venv(ROOT / ".venv", editable_all())
     run([str(ROOT / ".venv" / "bin" / "uv"), "pip", "install", "--quiet", "--python",
-         str(python), "argparse-manpage>=4.5"])
+         str(python), "-r", str(ROOT / "release" / "generators.txt")])
     return subprocess.call([str(python), str(ROOT / "release" / "generated.py")])
 
 
