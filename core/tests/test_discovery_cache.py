@@ -36,8 +36,8 @@ def test_store_lookup_expiry_and_bounds(tmp_path: Path) -> None:
     key = cache_key(collective="c", method="mc", flt={"agent": ["x"]})
     assert cache.lookup(key) is None
     cache.store(key, ["a", "b", "a"])
-    nodes, age = cache.lookup(key) or ([], -1.0)
-    assert nodes == ["a", "b"] and 0 <= age < 60
+    nodes, age, lost = cache.lookup(key) or ([], -1.0, [])
+    assert nodes == ["a", "b"] and 0 <= age < 60 and lost == []
     assert cache.lookup(key, now=(cache.path.stat().st_mtime + 3600)) is None  # stale
     assert DiscoveryCache(tmp_path, ttl=0).lookup(key) is None  # switched off
     for i in range(MAX_ENTRIES + 5):
@@ -101,6 +101,52 @@ def test_a_node_gone_since_is_reported_once_then_forgotten(three: Any) -> None:
     assert c.stats.noresponsefrom == ["ghost"]
     hit = cached_client(session).cached_discovery()
     assert hit is not None and "ghost" not in hit[0]
+
+
+def test_a_node_missing_from_one_answer_is_waited_for_as_a_discovery_would(
+        tmp_path: Path) -> None:
+    """One short answer (a node reconnecting while a discovery ran) must not make the
+    entry short for as long as it is used: the node stays *lost*, waited for, for
+    another ttl; then it is forgotten."""
+    cache = DiscoveryCache(tmp_path, ttl=60)
+    cache.store("k", ["a", "b"])
+    cache.store("k", ["a"])
+    hit = cache.lookup("k")
+    assert hit is not None and hit.nodes == ["a"] and hit.lost == ["b"]
+    cache.store("k", ["a"])  # a run that ended at the grace re-stores the short list
+    hit = cache.lookup("k")
+    assert hit is not None and hit.lost == ["b"]  # still waited for
+    later = cache.path.stat().st_mtime + 61
+    assert cache._lost(json.loads(cache.path.read_text())["k"], later) == {}
+    cache.store("k", ["a", "b"])  # back
+    hit = cache.lookup("k")
+    assert hit is not None and hit.nodes == ["a", "b"] and hit.lost == []
+
+
+def test_a_lost_node_answering_late_is_found_and_discovered(three: Any) -> None:
+    """With n3 lost from the last answer, the call does not end at the grace after
+    n1 and n2: a late n3 is still found (the idle window), as a discovered node, not
+    an unexpected one; and the entry is whole again."""
+    _, session = three
+    cached_client(session).remember_discovery(["n1", "n2", "n3"])
+    cached_client(session).remember_discovery(["n1", "n2"])
+    c = cached_client(session)
+    results = c.call("echo", message="hi")
+    assert sorted(r.sender for r in results) == ["n1", "n2", "n3"]
+    assert sorted(c.stats.discovered_nodes) == ["n1", "n2", "n3"]
+    assert c.stats.unexpectedresponsefrom == [] and c.stats.noresponsefrom == []
+    hit = cached_client(session).cached_discovery()
+    assert hit is not None and sorted(hit.nodes) == ["n1", "n2", "n3"] and hit.lost == []
+
+
+def test_a_lost_node_that_stays_silent_is_not_reported(three: Any) -> None:
+    _, session = three
+    cached_client(session).remember_discovery(["n1", "n2", "n3", "ghost"])
+    cached_client(session).remember_discovery(["n1", "n2", "n3"])
+    c = cached_client(session, timeout=30)
+    results = c.call("echo", message="hi")  # ends at the idle window, not at 30 s
+    assert sorted(r.sender for r in results) == ["n1", "n2", "n3"]
+    assert c.stats.noresponsefrom == [] and c.stats.blocktime < 30
 
 
 def test_no_cache_with_dt_limits_batches_or_for_other_clients(three: Any) -> None:

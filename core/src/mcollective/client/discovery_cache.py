@@ -9,6 +9,13 @@ carrying the filter, and ends as soon as every expected node answered plus a sho
 for newcomers (see :func:`mcollective.discovery.collect_expected`). The rules, and what
 "discovered" then means, are in ``docs/discovery.md``.
 
+A node that answered before and not now is remembered as *lost* for another
+``discovery_cache_ttl`` seconds: a run with the entry still waits for it as a discovery
+would (the idle window), instead of ending at the grace. Otherwise one short answer
+(a node reconnecting, or scheduled late, while a discovery ran) would be re-stored by
+every later run that ended at the grace, and the node stay unseen for as long as the
+entry is used.
+
 One JSON file in the client's state directory; bounded (:data:`MAX_ENTRIES`, newest
 kept); written atomically (a temporary file renamed), so concurrent ``mco`` runs never
 read half a file; unreadable or malformed content is treated as empty, never an error.
@@ -23,7 +30,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,15 @@ def cache_key(*, collective: str, method: str, flt: dict[str, Any],
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class CacheHit(NamedTuple):
+    """A fresh entry: whom to expect, how old the entry is, and whom to wait for as a
+    discovery would (answered within the last ``ttl`` seconds, not the last time)."""
+
+    nodes: list[str]
+    age: float
+    lost: list[str]
+
+
 class DiscoveryCache:
     """``lookup`` and ``store`` node lists by :func:`cache_key`."""
 
@@ -56,8 +72,8 @@ class DiscoveryCache:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def lookup(self, key: str, *, now: float | None = None) -> tuple[list[str], float] | None:
-        """``(nodes, age in seconds)`` when a fresh entry exists, else None."""
+    def lookup(self, key: str, *, now: float | None = None) -> CacheHit | None:
+        """The entry when a fresh one exists, else None."""
         if self.ttl <= 0:
             return None
         entry = self._read().get(key)
@@ -66,10 +82,20 @@ class DiscoveryCache:
         stamp, nodes = entry.get("time"), entry.get("nodes")
         if not isinstance(stamp, (int, float)) or not isinstance(nodes, list) or not nodes:
             return None
-        age = (time.time() if now is None else now) - stamp
+        now = time.time() if now is None else now
+        age = now - stamp
         if age < 0 or age > self.ttl or not all(isinstance(n, str) for n in nodes):
             return None
-        return list(nodes), age
+        return CacheHit(list(nodes), age, sorted(self._lost(entry, now)))
+
+    def _lost(self, entry: Any, now: float) -> dict[str, float]:
+        """The entry's lost nodes still within the ttl: name -> when last seen."""
+        lost = entry.get("lost") if isinstance(entry, dict) else None
+        if not isinstance(lost, dict):
+            return {}
+        return {name: seen for name, seen in lost.items()
+                if isinstance(name, str) and isinstance(seen, (int, float))
+                and 0 <= now - seen <= self.ttl}
 
     def store(self, key: str, nodes: Iterable[str]) -> None:
         """Remember ``nodes`` (an empty list forgets the entry). Failing to write is
@@ -77,10 +103,19 @@ class DiscoveryCache:
         if self.ttl <= 0:
             return
         found = list(dict.fromkeys(nodes))[:MAX_NODES]
+        now = time.time()
         data = self._read()
-        data.pop(key, None)
+        previous = data.pop(key, None)
         if found:
-            data[key] = {"time": time.time(), "nodes": found}
+            lost = self._lost(previous, now)
+            stamp = previous.get("time") if isinstance(previous, dict) else None
+            before = previous.get("nodes") if isinstance(previous, dict) else None
+            if isinstance(stamp, (int, float)) and isinstance(before, list):
+                lost.update({name: stamp for name in before if isinstance(name, str)})
+            answered = set(found)
+            gone = sorted(((seen, name) for name, seen in lost.items()
+                           if name not in answered), reverse=True)[:MAX_NODES]
+            data[key] = {"time": now, "nodes": found, "lost": {n: s for s, n in gone}}
         entries = sorted(((k, v) for k, v in data.items() if isinstance(v, dict)),
                          key=lambda kv: kv[1].get("time", 0) if isinstance(
                              kv[1].get("time", 0), (int, float)) else 0)[-MAX_ENTRIES:]

@@ -41,6 +41,7 @@ from mcollective.discovery import DiscoveryRequest
 from mcollective.errors import ConnectionFailed, MCollectiveError
 
 if TYPE_CHECKING:
+    from mcollective.client.discovery_cache import CacheHit
     from mcollective.client.replies import ReplyQueue
     from mcollective.client.session import LinkMark
     from mcollective.config import Config
@@ -130,6 +131,8 @@ class RPCClient:
         #: Age in seconds of the cached node list the last :meth:`discover` returned
         #: (None: it discovered, or was given the nodes).
         self.cache_age: float | None = None
+        #: Nodes the cache entry lost lately: waited for as a discovery would.
+        self._cache_lost: list[str] = []
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -393,7 +396,7 @@ class RPCClient:
         if self._limit is None and self._batch is None:
             hit = self.cached_discovery()
             if hit is not None:
-                self._discovered, self.cache_age = hit
+                self._discovered, self.cache_age, self._cache_lost = hit
                 return list(self._discovered)
         self._link_mark = self.session.link_mark()  # a loss now leaves nodes out
         request = DiscoveryRequest(
@@ -408,9 +411,9 @@ class RPCClient:
             self.remember_discovery(self._discovered)  # a complete answer only
         return list(self._discovered)
 
-    def cached_discovery(self) -> tuple[list[str], float] | None:
-        """``(nodes, age)`` from the discovery cache for this client's filter,
-        collective and method, when it may be used and is fresh; else None."""
+    def cached_discovery(self) -> CacheHit | None:
+        """The discovery cache's entry for this client's filter, collective and
+        method, when it may be used and is fresh; else None."""
         cache = self._discovery_cache()
         return cache.lookup(self._discovery_key()) if cache is not None else None
 
@@ -562,7 +565,8 @@ class RPCClient:
                     break
                 phases.mark("rpc_publish")
                 yield from self._collect(replies, action, set(group), stats,
-                                         newcomers=one_round)
+                                         newcomers=one_round,
+                                         maybe=set(self._cache_lost) if one_round else set())
             if one_round and not stats.connection_error:
                 # Who answers now is whom to expect next time.
                 self.remember_discovery(stats.responded)
@@ -616,7 +620,8 @@ class RPCClient:
         return base + TIMEOUT_REPLY_MARGIN + base / 10 + self._data_timeout
 
     def _collect(self, replies: ReplyQueue, action: str, expected: set[str],
-                 stats: RPCStats, *, newcomers: bool = False) -> Iterator[Result]:
+                 stats: RPCStats, *, newcomers: bool = False,
+                 maybe: set[str] | None = None) -> Iterator[Result]:
         """Replies of one batch, until every expected node answered or time ran out.
 
         ``newcomers``: the request was broadcast to whoever matches its filter, the
@@ -624,7 +629,10 @@ class RPCClient:
         replies are still taken for a short grace (:func:`mcollective.discovery.grace`)
         and nodes not expected become discovered ones. A node not expected means the
         cached list was short: the wait then ends as a discovery's would, an idle
-        window after the last reply, so that one short list does not stay short."""
+        window after the last reply, so that one short list does not stay short.
+        ``maybe``: nodes the cache lost lately (not in ``expected``); until they all
+        answered the wait ends at that idle window too, and those that answer are
+        discovered ones."""
         from mcollective.discovery import grace
 
         started = time.monotonic()
@@ -633,6 +641,7 @@ class RPCClient:
         last: float | None = None
         widest = 0.0
         waiting = set(expected)
+        maybe = set(maybe or ()) - expected
         seen = stats.seen
         action_ddl = self.action_ddl(action)
         window = self.effective_discovery_window()
@@ -655,9 +664,12 @@ class RPCClient:
                 if newcomers and reply.sender not in expected:
                     stats.discovered_nodes.append(reply.sender)
                     expected.add(reply.sender)
-                    surprised = True
+                    if reply.sender in maybe:
+                        maybe.discard(reply.sender)
+                    else:
+                        surprised = True
                 if newcomers and not waiting:
-                    if surprised:
+                    if surprised or maybe:
                         # The cached list was short (a node joined, or the discovery
                         # that wrote it cut a slow one off): wait as a discovery
                         # would, an idle window after the last reply.

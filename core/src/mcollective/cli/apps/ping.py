@@ -63,7 +63,8 @@ class Ping(Application):
         cached = client.cached_discovery() if listed is None else None
         if cached is not None:
             collected = collect_expected(replies, started=sent, timeout=timeout,
-                                         window=window, expected=set(cached[0]))
+                                         window=window,
+                                         expected={*cached.nodes, *cached.lost})
         else:
             collected = collect_adaptively(replies, started=sent, timeout=timeout,
                                            window=window, limit=expect)
