@@ -209,3 +209,20 @@ def test_progress_disabled_by_np() -> None:
     with output.reply_progress(con, 2, enabled=False) as advance:
         advance()
     assert buf.getvalue() == ""
+
+
+def test_progress_makes_its_console_only_when_it_starts() -> None:
+    """mco rpc hands a console factory: rich is imported once the request is out."""
+    con, buf = console(terminal=True)
+    made: list[int] = []
+
+    def factory() -> Console:
+        made.append(1)
+        return con
+
+    with output.reply_progress(factory, 2, enabled=True) as progress:
+        assert made == []
+        progress.start()
+        progress()
+        progress()
+    assert made == [1] and "2/2" in buf.getvalue()

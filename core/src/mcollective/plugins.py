@@ -129,8 +129,11 @@ def _kind(kind: str) -> PluginKind:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}") from None
 
 
-def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
+def entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
+    """The installed entry points of ``group`` (any group, not only mcollective's),
+    from this process's one reading of every distribution's metadata."""
     return list(_all_entry_points(tuple(sys.path)).get(group, ()))
+
 
 
 @functools.lru_cache(maxsize=4)
@@ -205,14 +208,14 @@ def installed_plugins(kind: str | None = None) -> list[InstalledPlugin]:
     kinds = [_kind(kind)] if kind else list(KINDS.values())
     out = []
     for k in kinds:
-        for ep in _entry_points(k.group):
+        for ep in entry_points(k.group):
             dist, version = _dist_of(ep)
             out.append(InstalledPlugin(k.name, ep.name, ep.value, dist, version))
     return sorted(out, key=lambda p: (p.kind, p.name))
 
 
 def installed_names(kind: str) -> list[str]:
-    return sorted(ep.name for ep in _entry_points(_kind(kind).group))
+    return sorted(ep.name for ep in entry_points(_kind(kind).group))
 
 
 class PluginManager:
@@ -270,7 +273,7 @@ class PluginManager:
         if (kind, name) in self._loaded:
             return self._loaded[(kind, name)]
         k = _kind(kind)
-        eps = {ep.name: ep for ep in _entry_points(k.group)} if self.load_entrypoints else {}
+        eps = {ep.name: ep for ep in entry_points(k.group)} if self.load_entrypoints else {}
         ep = eps.get(name)
         if ep is None:
             raise PluginLoadError(kind, name, installed=eps, hint=install_hint(kind, name))

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from rich.text import Text
-
 from mcollective.cli import output
 from mcollective.cli.application import Application
 from mcollective.errors import MCollectiveError
@@ -173,8 +171,10 @@ class AgentApplication(Application):
         # --limit-nodes sends to fewer nodes than were discovered: the bar counts those.
         expected = len(client.targets(nodes)) if hasattr(client, "targets") else len(nodes)
         try:
-            with output.reply_progress(self.out, expected, enabled=show_bar) as advance:
-                for result in client.stream(action, data):
+            # The bar (and the console, and rich) once the request is on its way.
+            with output.reply_progress(lambda: self.out, expected,
+                                       enabled=show_bar) as advance:
+                for result in client.stream(action, data, on_publish=advance.start):
                     advance()  # every reply counts as an answer, shown or not
                     if reply_filter is not None and not reply_filter.matches(result):
                         continue
@@ -280,7 +280,7 @@ class AgentApplication(Application):
         message (in red) for a failure; then a blank line."""
         width = sender_pattern(results)
         for result in results:
-            head = Text(f"{result.sender.rjust(width)}: ")
+            head = output.rich_text(f"{result.sender.rjust(width)}: ")
             if result.ok:
                 head.append(str(line(result)))
             else:

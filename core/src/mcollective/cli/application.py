@@ -86,8 +86,9 @@ def _console(stream: Any, *, color: bool = True) -> Console:
     tty = hasattr(stream, "isatty") and stream.isatty()
     if not color:
         return console(file=stream, highlight=False, soft_wrap=True, color_system=None,
-                       no_color=True, width=None if tty else 4096)
-    return console(file=stream, highlight=False, soft_wrap=True,
+                       no_color=True, emoji=False, width=None if tty else 4096)
+    # emoji=False: a node's data saying ":ok:" is printed as it is, not as an emoji.
+    return console(file=stream, highlight=False, soft_wrap=True, emoji=False,
                    width=None if tty else 4096)
 
 
@@ -143,6 +144,18 @@ class Application:
     @err.setter
     def err(self, console: Console) -> None:
         self._err = console
+
+    def say(self, text: str) -> None:
+        """One plain line on standard error. Before anything else was printed there it
+        is written directly, without making the console: MCollective's discovery line
+        goes out before the request, and importing rich for it would delay the request
+        (issue 14)."""
+        if self._err is not None:
+            self._err.print(text, markup=False, highlight=False)
+            return
+        stream = self._streams[1] or sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -380,16 +393,15 @@ class Application:
         wait that did not happen; when the nodes came from the discovery cache, it
         says how old the list is."""
         if getattr(client, "discovery_skipped", False):
-            self.err.print(f"Discovery skipped: the {count} node(s) named are addressed "
-                           "directly", markup=False)
+            self.say(f"Discovery skipped: the {count} node(s) named are addressed directly")
             return
         age = getattr(client, "cache_age", None)
         if age is not None:  # from the discovery cache: say how old it is
-            self.err.print(f"Discovering hosts using the {client.discovery_method} method: "
-                           f"cached {age:.0f}s ago, nodes new since then answer too "
-                           f"(--dt to discover now) .... {count}", markup=False)
+            self.say(f"Discovering hosts using the {client.discovery_method} method: "
+                     f"cached {age:.0f}s ago, nodes new since then answer too "
+                     f"(--dt to discover now) .... {count}")
             return
         timeout = client.effective_discovery_timeout()
         during = f" for {timeout:g} second(s)" if timeout else ""
-        self.err.print(f"Discovering hosts using the {client.discovery_method} method"
-                       f"{during} .... {count}", markup=False)
+        self.say(f"Discovering hosts using the {client.discovery_method} method"
+                 f"{during} .... {count}")

@@ -2,7 +2,9 @@
 machine-readable modes Choria added (``--jsonl``, ``--table``, ``--senders``).
 
 Text goes through a :class:`rich.console.Console`: colours and the progress bar only
-where the console is a terminal, plain text in pipes and files. Every function here
+where the console is a terminal, plain text in pipes and files. rich is imported when
+the first line is rendered, not with this module: the request is on its way by then
+(issue 14: rich is a tenth of ``mco``'s start-up). Every function here
 takes the console to print on, so applications and tests choose where output goes.
 The modes and their formats are documented in ``docs/output.md``.
 """
@@ -15,17 +17,22 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from mcollective.errors import STATUS_LABELS
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from mcollective.aggregate import SummaryReport
     from mcollective.client.results import Result, RPCStats
     from mcollective.ddl import ActionDDL
+
+def rich_text(text: str = "", style: str = "") -> Text:
+    """A rich ``Text`` (rich imported on first use)."""
+    from rich.text import Text
+
+    return Text(text, style=style)
+
 
 STATUS_STYLE = {1: "red", 2: "yellow", 3: "yellow", 4: "yellow", 5: "red"}
 
@@ -89,16 +96,16 @@ def print_result(console: Console, result: Result, action: ActionDDL | None, *,
                  verbose: bool = False) -> None:
     """One node: identity, status label and message, then its data under DDL labels
     (raw with ``verbose``), then a blank line."""
-    line = Text(result.sender)
+    line = rich_text(result.sender)
     if result.statuscode:
-        line = Text(result.sender.ljust(40))
+        line = rich_text(result.sender.ljust(40))
         line.append(STATUS_LABELS.get(result.statuscode, "Unknown Request Status"),
                     style=STATUS_STYLE.get(result.statuscode, "red"))
     console.print(line)
     if result.statusmsg and result.statusmsg != "OK":
-        console.print(Text("   " + result.statusmsg, style="yellow"))
+        console.print(rich_text("   " + result.statusmsg, style="yellow"))
     if verbose and result.statuscode <= 1:
-        console.print(Text(format_value(result.data)), markup=False)
+        console.print(rich_text(format_value(result.data)), markup=False)
     elif result.statuscode == 0:
         print_data(console, result.data, action)
     console.print()
@@ -112,7 +119,7 @@ def label_for(key: str, action: ActionDDL | None) -> str:
 
 def print_data(console: Console, data: Any, action: ActionDDL | None) -> None:
     if not isinstance(data, dict):
-        console.print(Text("\t" + format_value(data)))
+        console.print(rich_text("\t" + format_value(data)))
         return
     if not data:
         return
@@ -123,9 +130,9 @@ def print_data(console: Console, data: Any, action: ActionDDL | None) -> None:
         text = format_value(data[key])
         pad = " " * (len(label) + 2)
         first, *rest = text.split("\n") or [""]
-        console.print(Text(f"{label}: {first}"), markup=False)
+        console.print(rich_text(f"{label}: {first}"), markup=False)
         for more in rest:
-            console.print(Text(pad + more), markup=False)
+            console.print(rich_text(pad + more), markup=False)
 
 
 def columns(names: Sequence[str], width: int = 90) -> list[str]:
@@ -154,26 +161,26 @@ def print_aggregates(console: Console, report: SummaryReport | None,
     from mcollective.aggregate import AggregateError
 
     for res in report.results:
-        console.print(Text(f"Summary of {label_for(res.output, action)}:", style="bold"))
+        console.print(rich_text(f"Summary of {label_for(res.output, action)}:", style="bold"))
         console.print()
         try:
             lines = res.lines()
         except AggregateError as exc:  # report() checks this; a custom caller may not
-            console.print(Text(f"   Could not compute summary - {exc}", style="yellow"))
+            console.print(rich_text(f"   Could not compute summary - {exc}", style="yellow"))
             lines = None
         if lines == []:
-            console.print(Text("   No aggregate summary could be computed", style="yellow"))
+            console.print(rich_text("   No aggregate summary could be computed", style="yellow"))
         for line in lines or ():
-            console.print(Text("   " + line), markup=False)
+            console.print(rich_text("   " + line), markup=False)
         console.print()
     for failure in report.failures:
-        console.print(Text(f"Summary of {label_for(failure.output, action)}:", style="bold"))
+        console.print(rich_text(f"Summary of {label_for(failure.output, action)}:", style="bold"))
         console.print()
-        console.print(Text(f"   Could not compute summary - {failure.reason}",
+        console.print(rich_text(f"   Could not compute summary - {failure.reason}",
                            style="yellow"))
         console.print()
     for function, out in report.skipped:
-        console.print(Text(f"Summary of {label_for(out, action)} skipped: no '{function}' "
+        console.print(rich_text(f"Summary of {label_for(out, action)} skipped: no '{function}' "
                            "aggregate plugin is installed", style="dim"))
     if report.skipped:
         console.print()
@@ -210,7 +217,7 @@ def print_summary(console: Console, stats: RPCStats, *, verbose: bool = False,
             ("Total Time", f"{stats.totaltime * 1000:.2f}ms"),
         ]
         width = max(len(label) for label, _ in rows)
-        console.print(Text(f"---- {caption} ----", style="yellow"))
+        console.print(rich_text(f"---- {caption} ----", style="yellow"))
         for label, value in rows:
             console.print(f"{label.rjust(width)}: {value}", markup=False, highlight=False)
     else:
@@ -220,7 +227,7 @@ def print_summary(console: Console, stats: RPCStats, *, verbose: bool = False,
                     f"{agent_ms:.2f} ms")
         else:
             text = f"Finished processing {stats.responses} hosts in {agent_ms:.2f} ms"
-        console.print(Text(text, style=summary_style(stats)))
+        console.print(rich_text(text, style=summary_style(stats)))
     print_node_lists(console, stats)
 
 
@@ -230,10 +237,10 @@ def print_node_lists(console: Console, stats: RPCStats) -> None:
                           sorted(set(stats.unexpectedresponsefrom)))):
         if names:
             console.print()
-            console.print(Text(title, style="red"))
+            console.print(rich_text(title, style="red"))
             console.print()
             for line in columns(list(names)):
-                console.print(Text("   " + line), markup=False)
+                console.print(rich_text("   " + line), markup=False)
             console.print()
 
 
@@ -257,6 +264,9 @@ def print_table(console: Console, results: Sequence[Result], action: ActionDDL |
     the heading). Structured values are shown as compact JSON."""
     ok = [r for r in results if r.ok]
     names = table_columns(ok, action)
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD if console.is_terminal else box.ASCII2,
                   header_style="bold", show_edge=console.is_terminal)
     table.add_column("Sender", no_wrap=True)
@@ -378,32 +388,69 @@ class JsonLines:
 # --- progress ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def reply_progress(console: Console, total: int, *, enabled: bool
-                   ) -> Iterator[Callable[[], None]]:
-    """A live ``done / expected`` bar while replies arrive; yields the function to call
-    per reply. Transient (erased when done) so it never mixes with the results, and a
-    no-op unless ``enabled`` and the console is a terminal."""
-    if not enabled or not console.is_terminal or total <= 0:
-        yield lambda: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TimeElapsedColumn,
-    )
+class ReplyProgress:
+    """A live ``done / expected`` bar while replies arrive. Call it once per reply;
+    :meth:`start` shows it (the first reply does, if nothing did before). Transient
+    (erased when done) so it never mixes with the results, and a no-op unless enabled
+    and the console is a terminal. ``console`` may be a function making it: the
+    console (and rich) is then made only when the bar starts, which ``mco rpc`` does
+    once the request is published (issue 14)."""
 
-    with Progress(SpinnerColumn(), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("replies", total=total)
-        yield lambda: bar.advance(task)
+    def __init__(self, console: Console | Callable[[], Console], total: int, *,
+                 enabled: bool) -> None:
+        self._console = console
+        self._total = total
+        self._enabled = enabled and total > 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def start(self) -> None:
+        if not self._enabled or self._bar is not None:
+            return
+        console = self._console() if callable(self._console) else self._console
+        if not console.is_terminal:
+            self._enabled = False
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(SpinnerColumn(), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=console, transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("replies", total=self._total)
+
+    def __call__(self) -> None:
+        if self._bar is None:
+            self.start()
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+@contextmanager
+def reply_progress(console: Console | Callable[[], Console], total: int, *, enabled: bool
+                   ) -> Iterator[ReplyProgress]:
+    """A :class:`ReplyProgress`, stopped (erased) on the way out."""
+    progress = ReplyProgress(console, total, enabled=enabled)
+    try:
+        yield progress
+    finally:
+        progress.stop()
 
 
 __all__ = [
     "MODES",
     "JsonLines",
+    "ReplyProgress",
     "columns",
     "dump_json",
     "format_value",

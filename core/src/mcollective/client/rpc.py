@@ -486,12 +486,15 @@ class RPCClient:
     def stream(self, action: str, args: Mapping[str, Any] | None = None, *,
                process_results: bool = True, targets: Iterable[str] | None = None,
                batch_size: int | str | None = _UNSET,
-               batch_sleep_time: float | None = None) -> Iterator[Result]:
+               batch_sleep_time: float | None = None,
+               on_publish: Callable[[], None] | None = None) -> Iterator[Result]:
         """Run ``action`` and yield results as replies arrive; ``self.stats`` holds the
         counters once the iterator is exhausted.
 
         ``targets`` bypasses discovery (direct requests to exactly those nodes);
         ``batch_size``/``batch_sleep_time`` override the client's for this call.
+        ``on_publish`` is called once the (first batch's) request is published, before
+        the wait for replies: what the caller can do then costs the nodes nothing.
         """
         stats = self.stats = RPCStats()
         # Since this call's discovery if it ran before (mco rpc discovers first).
@@ -564,6 +567,8 @@ class RPCClient:
                     stats.connection_error = str(exc)
                     break
                 phases.mark("rpc_publish")
+                if index == 0 and on_publish is not None:
+                    on_publish()
                 yield from self._collect(replies, action, set(group), stats,
                                          newcomers=one_round,
                                          maybe=set(self._cache_lost) if one_round else set())
@@ -722,9 +727,9 @@ def _ddl_beside_entry_point(agent: str) -> AgentDDL | None:
     import os
 
     from mcollective.errors import DDLError
-    from mcollective.plugins import _entry_points
+    from mcollective.plugins import entry_points
 
-    for ep in _entry_points("mcollective.agents"):
+    for ep in entry_points("mcollective.agents"):
         if ep.name != agent:
             continue
         module = ep.value.partition(":")[0].strip()
@@ -745,7 +750,9 @@ def _ddl_beside_entry_point(agent: str) -> AgentDDL | None:
         from mcollective.ddl import AgentDDL
 
         try:
-            ddl = AgentDDL.from_dict(obj, source=path)
+            # Patterns are compiled when an action's inputs are validated: the daemon
+            # and `mco plugin doc` check this same file whole.
+            ddl = AgentDDL.from_dict(obj, source=path, check_patterns=False)
         except DDLError:
             return None  # the plugin's own loading reports it properly
         return ddl if ddl.name == agent else None

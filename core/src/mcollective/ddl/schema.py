@@ -367,9 +367,10 @@ def format_error(doc: Any, err: vol.Invalid) -> str:
 
 
 def check_document(doc: dict[str, Any], source: str = "agent DDL", *,
-                   reword: Callable[[str], str] | None = None
+                   reword: Callable[[str], str] | None = None, check_patterns: bool = True
                    ) -> tuple[dict[str, Any], list[tuple[list[Any], str]]]:
     """Validate and normalise a DDL document; ``source`` names it in warnings.
+    ``check_patterns=False``: inputs' validation patterns are not compiled here.
 
     Returns the normalised document and a list of ``(path, message)`` problems; the caller
     turns problems into one :class:`~mcollective.errors.DDLError` naming the file.
@@ -412,7 +413,7 @@ def check_document(doc: dict[str, Any], source: str = "agent DDL", *,
             path = ["actions", i, "input", iname]
             _warn_unknown(source, doc, path, "input", raw_action["input"][iname].keys())
             validation = item.get("validation")
-            if validation and validation not in BUILTIN and not \
+            if check_patterns and validation and validation not in BUILTIN and not \
                     VALIDATOR_NAME_RE.match(validation):
                 try:
                     ruby_regex(validation)
