@@ -54,6 +54,38 @@ def test_client_ddl_is_read_without_importing_the_agent() -> None:
     """)
     assert "mcollective.agent" not in modules
     assert "mcollective.agents.rpcutil" not in modules
+    # Its validation patterns are compiled when an action's inputs first are: rpcutil
+    # ping has none, so no regular expression engine is loaded for it.
+    assert "re2" not in modules
+
+
+def test_a_client_ddl_checks_its_patterns_when_inputs_are_validated() -> None:
+    import pytest
+
+    from mcollective.ddl import AgentDDL
+    from mcollective.errors import DDLError
+
+    doc = {"$schema": "https://choria.io/schemas/mcorpc/ddl/v1/agent.json",
+           "metadata": {"name": "x", "description": "x", "author": "x", "license": "x",
+                        "version": "1", "url": "https://x", "timeout": 5},
+           "actions": [{"action": "go", "description": "x", "display": "always",
+                        "input": {"arg": {"prompt": "a", "description": "a",
+                                          "type": "string", "validation": "(a",
+                                          "maxlength": 10, "optional": False}},
+                        "output": {}}]}
+    with pytest.raises(DDLError, match="not a valid regular expression"):
+        AgentDDL.from_dict(doc)
+    lazy = AgentDDL.from_dict(doc, check_patterns=False)
+    with pytest.raises(DDLError, match="not a valid regular expression"):
+        lazy.action("go").validate({"arg": "a"})
+
+
+def test_output_and_the_rpc_application_import_rich_only_when_printing() -> None:
+    modules = imported_after("""
+        import mcollective.cli.agentapp, mcollective.cli.output
+        import mcollective.cli.apps.rpc, mcollective.cli.apps.ping
+    """)
+    assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
 
 
 def test_the_mc_discovery_method_does_not_load_the_list_methods() -> None:
