@@ -247,6 +247,9 @@ class ActionDDL:
     outputs: dict[str, OutputItem] = field(default_factory=dict)
     aggregates: builtins.list[AggregateSpec] = field(default_factory=list)
     agent: str = ""
+    #: Compile the inputs' validation patterns when first validating, not now (see
+    #: :attr:`_rules`; :meth:`AgentDDL.from_dict` with ``check_patterns=False``).
+    lazy_patterns: bool = field(default=False, repr=False, compare=False)
 
     _rule_cache: dict[str, _Rule] | None = field(init=False, repr=False, compare=False)
     _output_defaults: tuple[tuple[str, Any, bool], ...] = field(
@@ -267,7 +270,9 @@ class ActionDDL:
                 raise DDLError(f"action '{self.name}': output filed as '{key}' is named "
                                f"'{out.name}'")
         setattr_ = object.__setattr__
-        setattr_(self, "_rule_cache", None)  # see _rules
+        setattr_(self, "_rule_cache", None)
+        if not self.lazy_patterns:
+            self._rules  # noqa: B018  # a bad pattern is refused now
         setattr_(self, "_output_defaults", tuple(
             (name, out.default, isinstance(out.default, dict | list))
             for name, out in self.outputs.items()
@@ -279,11 +284,11 @@ class ActionDDL:
 
     @property
     def _rules(self) -> dict[str, _Rule]:
-        """The compiled input rules, made when first needed: compiling an input's
-        validation pattern loads the regular expression engine, which a client calling
-        an action without such inputs never needs (``mco rpc rpcutil ping``: a tenth
-        of its start-up). A pattern that does not compile raises :class:`DDLError`
-        here; a DDL loaded with its patterns checked (the default) never does."""
+        """The compiled input rules: made with the action, or with ``lazy_patterns``
+        when first needed (compiling an input's validation pattern loads the regular
+        expression engine, which a client calling an action without such inputs never
+        needs: ``mco rpc rpcutil ping``). A pattern that does not compile raises
+        :class:`DDLError`, then at the latest."""
         rules = self._rule_cache
         if rules is None:
             rules = {name: _Rule(item) for name, item in self.inputs.items()}
@@ -609,7 +614,7 @@ class AgentDDL:
                         function=a["function"], output=a["args"][0],
                         options=dict(a["args"][1]) if len(a["args"]) > 1 else {},
                     ) for a in act["aggregate"]],
-                    agent=meta.name,
+                    agent=meta.name, lazy_patterns=not check_patterns,
                 )
         except DDLError as exc:  # pragma: no cover - check_document catches these first
             raise DDLFormatError(label, [str(exc)]) from None

@@ -43,7 +43,7 @@ import sys
 __version__ = "0.1.0"
 
 
-def _import_kombu_without_yaml() -> None:
+def import_kombu() -> None:
     """Import ``kombu.serialization`` (every other kombu module needs it) without
     PyYAML, and register kombu's ``yaml`` serializer to import PyYAML when first used.
 
@@ -51,8 +51,8 @@ def _import_kombu_without_yaml() -> None:
     sends and reads raw bytes and never uses it, and importing PyYAML is about a fifth of
     what importing kombu costs: measured with callgrind, ``import kombu.messaging``
     executes 500 million instructions, 411 million without PyYAML; a tenth of an
-    interactive ``mco`` run (issue 14). Done here, in the package, because the package
-    is imported before any of its modules that import kombu."""
+    interactive ``mco`` run (issue 14). Called by the plugin's factory before it imports
+    the connector; importing this package does no work."""
     if "kombu.serialization" in sys.modules or "yaml" in sys.modules:
         return
     import kombu.utils.compat as compat
@@ -85,6 +85,4 @@ def _import_kombu_without_yaml() -> None:
                                     content_encoding="utf-8")
 
 
-_import_kombu_without_yaml()
-
-__all__ = ["__version__"]
+__all__ = ["__version__", "import_kombu"]

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 @hookimpl
 def mco_connector_create(name: str, config: Config) -> Connector:
     """Build the (not yet connected) kombu connector from ``plugin.<name>.*``."""
+    from mcollective_connector_kombu import import_kombu
+
+    import_kombu()  # first, without PyYAML
     from mcollective_connector_kombu.connector import KombuConnector
     from mcollective_connector_kombu.options import load_options
 
