@@ -541,9 +541,12 @@ def machine_state(label: str) -> str:
             f"{calibration():.1f} ms (pure-Python reference work, best of 5)")
 
 
-def ingestion_runs(runs: int = 10) -> list[float]:
+def print_ingestion(runs: int = 10) -> None:
     """Client ingestion, ``runs`` times (the target is about the median)."""
-    return [client_ingestion() for _ in range(runs)]
+    rates = [client_ingestion() for _ in range(runs)]
+    print(f"client reply ingestion on memory://: median {statistics.median(rates):.0f} "
+          f"replies/s over {len(rates)} runs (min {min(rates):.0f}, max "
+          f"{max(rates):.0f})", flush=True)
 
 
 # --- main -------------------------------------------------------------------------------
@@ -579,9 +582,16 @@ def main() -> None:
     parser.add_argument("--no-raw", action="store_true")
     parser.add_argument("--ingestion-runs", type=int, default=10,
                         help="client ingestion measurements (median printed)")
+    parser.add_argument("--ingestion-only", action="store_true",
+                        help="only the client reply ingestion on memory:// (no broker)")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the CLI wall time and client ingestion")
     args = parser.parse_args()
+    if args.ingestion_only:
+        print(machine_state("start"), flush=True)
+        print_ingestion(args.ingestion_runs)
+        print(machine_state("end"), flush=True)
+        return
     root = Path(tempfile.mkdtemp(prefix="mco-scale-"))
     rows = []
     print(machine_state("start"), flush=True)
@@ -632,10 +642,7 @@ def main() -> None:
         url = transport_url(first, root)
         print(f"mco rpc rpcutil ping, 100 emulated nodes on {first}: "
               f"{cli_wall_time(root, url):.2f}s wall (median of 5)", flush=True)
-        rates = ingestion_runs(args.ingestion_runs)
-        print(f"client reply ingestion on memory://: median {statistics.median(rates):.0f} "
-              f"replies/s over {len(rates)} runs (min {min(rates):.0f}, max "
-              f"{max(rates):.0f})", flush=True)
+        print_ingestion(args.ingestion_runs)
     print(machine_state("end"), flush=True)
     shutil.rmtree(root, ignore_errors=True)
 
