@@ -234,8 +234,13 @@ def framework_rounds(em: Emulators, rounds: int, timeout: float) -> dict[str, An
     session.connect()
     n = em.nodes
 
+    # The request lives as long as the round may: on AMQP the broker itself drops a
+    # request still queued for a node when its ttl runs out (silently), and at 50,000
+    # emulated nodes a node's turn can come after the default 60 s.
+    ttl = max(60, math.ceil(timeout))
+
     def one_round() -> tuple[float, int]:
-        request = session.new_request("rpcutil", "ping", collective=em.collective)
+        request = session.new_request("rpcutil", "ping", collective=em.collective, ttl=ttl)
         replies = session.expect(request.id)
         started = time.perf_counter()
         session.publish(request)
