@@ -297,6 +297,7 @@ class RPCClient:
         self._discovered = None
         self._supplied = False
         self.cache_age = None
+        self._cache_lost = []
         self.discovery_skipped = False
 
     def _changed(self) -> None:
