@@ -135,7 +135,6 @@ def entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
     return list(_all_entry_points(tuple(sys.path)).get(group, ()))
 
 
-
 @functools.lru_cache(maxsize=4)
 def _all_entry_points(path: tuple[str, ...]
                       ) -> dict[str, tuple[importlib.metadata.EntryPoint, ...]]:

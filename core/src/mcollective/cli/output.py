@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mcollective.client.results import Result, RPCStats
     from mcollective.ddl import ActionDDL
 
+
 def rich_text(text: str = "", style: str = "") -> Text:
     """A rich ``Text`` (rich imported on first use)."""
     from rich.text import Text

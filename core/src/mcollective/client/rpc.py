@@ -572,7 +572,7 @@ class RPCClient:
                     on_publish()
                 yield from self._collect(replies, action, set(group), stats,
                                          newcomers=one_round,
-                                         maybe=set(self._cache_lost) if one_round else set())
+                                         maybe=self._cache_lost if one_round else ())
             if one_round and not stats.connection_error:
                 # Who answers now is whom to expect next time.
                 self.remember_discovery(stats.responded)
@@ -627,7 +627,7 @@ class RPCClient:
 
     def _collect(self, replies: ReplyQueue, action: str, expected: set[str],
                  stats: RPCStats, *, newcomers: bool = False,
-                 maybe: set[str] | None = None) -> Iterator[Result]:
+                 maybe: Iterable[str] = ()) -> Iterator[Result]:
         """Replies of one batch, until every expected node answered or time ran out.
 
         ``newcomers``: the request was broadcast to whoever matches its filter, the
@@ -647,7 +647,7 @@ class RPCClient:
         last: float | None = None
         widest = 0.0
         waiting = set(expected)
-        maybe = set(maybe or ()) - expected
+        maybe = set(maybe) - expected
         seen = stats.seen
         action_ddl = self.action_ddl(action)
         window = self.effective_discovery_window()
