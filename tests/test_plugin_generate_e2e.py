@@ -102,7 +102,7 @@ def test_a_generated_agent_passes_mypy_strict(ddl: str, tmp_path: Path) -> None:
 def test_sighup_loads_an_agent_installed_since_the_start(tmp_path: Path) -> None:
     """``pip install -e`` of a scaffolded agent while the daemon runs, then
     ``kill -HUP``: the agent loads (the editable install's ``.pth`` file, the import
-    and metadata caches and stevedore's cache are refreshed) and answers."""
+    and metadata caches and the entry points read again) and answers."""
     name = f"hupped_{uuid.uuid4().hex[:8]}"
     with LocalCollective(tmp_path / "collective") as collective:
         node = collective.add_node("node1.example.net")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 import unicodedata
@@ -104,7 +103,9 @@ def setup_logging(config: Config, *, level: str | None = None,
         handler = _file_handler(config, target, forced=bool(logfile))
         handler.setFormatter(SafeFormatter(FORMAT))
     elif kind == "syslog":
-        handler = logging.handlers.SysLogHandler(
+        from logging.handlers import SysLogHandler
+
+        handler = SysLogHandler(
             address="/dev/log", facility=config.logfacility)
         handler.setFormatter(SafeFormatter("mcollectived[%(process)d]: %(name)s: %(message)s"))
     else:
@@ -117,7 +118,7 @@ def setup_logging(config: Config, *, level: str | None = None,
     root.addHandler(handler)
     root.setLevel(LEVELS[level or config.loglevel])
     # kombu and amqp are chatty at debug level; keep them one step quieter.
-    for noisy in ("kombu", "amqp", "stevedore"):
+    for noisy in ("kombu", "amqp"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
     return handler
 
@@ -135,8 +136,10 @@ def _file_handler(config: Config, target: str, *, forced: bool) -> logging.Handl
     """The rotating log file; a file that cannot be opened (its directory is missing, no
     permission) is a one-line ConfigError naming ``logfile`` and where it was set, not a
     traceback from deep inside :mod:`logging`."""
+    from logging.handlers import RotatingFileHandler  # not on mco's way (issue 14)
+
     try:
-        return logging.handlers.RotatingFileHandler(
+        return RotatingFileHandler(
             target, maxBytes=config.max_log_size, backupCount=config.keeplogs,
             encoding="utf-8")
     except OSError as exc:

@@ -1,10 +1,17 @@
-"""Finding, loading and calling plugins: stevedore finds, pluggy validates and calls.
+"""Finding, loading and calling plugins: entry points find, pluggy validates and calls.
 
 Every plugin kind has an entry-point group; the entry-point *name* is what users write in
 configuration (``connector = kombu``), so it is short. An entry point names a *plugin
 object*: a module, a class or an instance carrying ``@hookimpl`` functions for its kind's
 hook specification. :func:`make_plugin_manager` builds a fresh manager; nothing is loaded
 at import time and there is no global manager.
+
+Plugins are chosen as stevedore's managers choose them: single-choice kinds by the one
+name the configuration gives, the others by explicit names or by installation minus a
+disable list. The entry points themselves come from an index kept between runs
+(:mod:`mcollective.entry_point_index`), not from stevedore, which reads every installed
+distribution's metadata again in each process: that reading was a fifth of an
+interactive ``mco`` command's start-up (issue 14).
 
 Failure policy (after OpenTelemetry's loader): a required kind (connector, security, and
 authorization when enabled) raises :class:`PluginLoadError`; an optional kind (facts,
@@ -15,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
+from mcollective.entry_point_index import EntryPoint, Index, cache_directory, read_index
 from mcollective.errors import ConfigError, MCollectiveError, PluginLoadError
 from mcollective.hookspecs import PROJECT, SPEC_MODULES
 
@@ -129,33 +136,18 @@ def _kind(kind: str) -> PluginKind:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}") from None
 
 
-def entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
+def entry_points(group: str) -> list[EntryPoint]:
     """The installed entry points of ``group`` (any group, not only mcollective's),
-    from this process's one reading of every distribution's metadata."""
+    from this process's one reading of the entry-point index."""
     return list(_all_entry_points(tuple(sys.path)).get(group, ()))
 
 
 @functools.lru_cache(maxsize=4)
-def _all_entry_points(path: tuple[str, ...]
-                      ) -> dict[str, tuple[importlib.metadata.EntryPoint, ...]]:
+def _all_entry_points(path: tuple[str, ...]) -> Index:
     """Every entry point of every installed distribution, by group, read once per
-    process (per ``sys.path``): each scan opens every distribution's metadata, and one
-    ``mco`` run looks up half a dozen kinds of plugins."""
-    del path  # only the cache key: another sys.path may hold other distributions
-    groups: dict[str, dict[str, importlib.metadata.EntryPoint]] = {}
-    for dist in importlib.metadata.distributions():
-        for ep in dist.entry_points:
-            # Deduplicate: an editable install seen twice on sys.path lists an entry
-            # point twice (the first one found wins, as importlib.metadata's own).
-            groups.setdefault(ep.group, {}).setdefault(ep.name, ep)
-    return {group: tuple(eps.values()) for group, eps in groups.items()}
-
-
-def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return "unknown", "unknown"
-    return dist.metadata["Name"] or "unknown", dist.version or "unknown"
+    process (per ``sys.path``), from the index kept between runs
+    (:mod:`mcollective.entry_point_index`)."""
+    return read_index(path, cache_directory())
 
 
 def refresh_installed() -> list[str]:
@@ -168,16 +160,13 @@ def refresh_installed() -> list[str]:
       site directories are processed again (``site.addsitedir`` skips entries
       already on the path and is what start-up itself runs);
     * the import system's and ``importlib.metadata``'s directory caches:
-      ``importlib.invalidate_caches()``, and this module's own reading of every
-      entry point (:func:`_all_entry_points`, kept for the life of the process);
-    * stevedore's two in-memory entry-point caches: one keyed by ``sys.path`` alone
-      (a plugin installed into the same site directory would stay invisible), and
-      ``ExtensionManager.ENTRY_POINT_CACHE``, kept per namespace for the life of
-      the process.
+      ``importlib.invalidate_caches()``;
+    * this module's own reading of every entry point (:func:`_all_entry_points`, kept
+      for the life of the process). The index on disk needs nothing: the install
+      changed the fingerprint that names it.
 
     Returns the directories added to ``sys.path``."""
     import site
-    import sys
 
     before = list(sys.path)
     sites = [*site.getsitepackages(), site.getusersitepackages()]
@@ -186,16 +175,6 @@ def refresh_installed() -> list[str]:
             site.addsitedir(directory)
     importlib.invalidate_caches()
     _all_entry_points.cache_clear()
-    try:
-        from stevedore import _cache as stevedore_cache
-        from stevedore.extension import ExtensionManager
-
-        internal = getattr(getattr(stevedore_cache, "_c", None), "_internal", None)
-        for cache in (internal, getattr(ExtensionManager, "ENTRY_POINT_CACHE", None)):
-            if isinstance(cache, dict):
-                cache.clear()
-    except ImportError:  # pragma: no cover - a stevedore without these caches
-        pass
     added = [entry for entry in sys.path if entry not in before]
     if added:
         log.info("new on the import path: %s", ", ".join(added))
@@ -208,8 +187,8 @@ def installed_plugins(kind: str | None = None) -> list[InstalledPlugin]:
     out = []
     for k in kinds:
         for ep in entry_points(k.group):
-            dist, version = _dist_of(ep)
-            out.append(InstalledPlugin(k.name, ep.name, ep.value, dist, version))
+            out.append(InstalledPlugin(k.name, ep.name, ep.value, ep.distribution,
+                                       ep.version))
     return sorted(out, key=lambda p: (p.kind, p.name))
 
 
@@ -276,13 +255,13 @@ class PluginManager:
         ep = eps.get(name)
         if ep is None:
             raise PluginLoadError(kind, name, installed=eps, hint=install_hint(kind, name))
-        dist, version = _dist_of(ep)
         try:
-            obj = _load_with_stevedore(k.group, name)
+            obj = ep.load()
         except Exception as exc:
-            raise PluginLoadError(kind, name, distribution=dist, cause=exc,
+            raise PluginLoadError(kind, name, distribution=ep.distribution, cause=exc,
                                   installed=eps) from exc
-        return self.register(kind, name, obj, distribution=dist, version=version)
+        return self.register(kind, name, obj, distribution=ep.distribution,
+                             version=ep.version)
 
     def load_all(self, kind: str, names: Iterable[str] | None = None, *,
                  exclude: Iterable[str] = ()) -> list[LoadedPlugin]:
@@ -427,29 +406,6 @@ class PluginManager:
             if result is not None:
                 out.append((plugin.name, result))
         return out
-
-
-def _load_with_stevedore(group: str, name: str) -> Any:
-    """Import one entry point through stevedore's DriverManager, re-raising the real
-    import error (stevedore would otherwise log it and report 'no matches')."""
-    from stevedore import driver
-
-    failure: list[BaseException] = []
-
-    def on_failure(_manager: Any, _ep: Any, exc: BaseException) -> None:
-        failure.append(exc)
-
-    try:
-        mgr = driver.DriverManager(
-            namespace=group, name=name, invoke_on_load=False,
-            on_load_failure_callback=on_failure,
-            on_missing_entrypoints_callback=lambda names: None,
-        )
-    except Exception:
-        if failure:
-            raise failure[0] from None
-        raise
-    return mgr.driver
 
 
 def _describe(obj: Any) -> str:

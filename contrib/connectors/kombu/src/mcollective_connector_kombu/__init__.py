@@ -55,9 +55,13 @@ def import_kombu() -> None:
     the connector; importing this package does no work."""
     if "kombu.serialization" in sys.modules or "yaml" in sys.modules:
         return
-    import kombu.utils.compat as compat
-
+    from mcollective.entry_point_index import import_metadata_lazily
     from mcollective.plugins import entry_points
+
+    # kombu.utils.compat imports importlib.metadata for the scan replaced below: a
+    # module whose import (with the email package) costs more than the rest of it.
+    import_metadata_lazily()
+    import kombu.utils.compat as compat
 
     # kombu.serialization also reads every installed distribution's entry points (for
     # the serializers of kombu's extensions): mcollective has read them all already.
