@@ -15,11 +15,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcollective.cli import output
 from mcollective.cli.application import Application
 from mcollective.errors import MCollectiveError
+
+if TYPE_CHECKING:
+    from mcollective.aggregate import ActionSummaries
 
 
 def split_action(words: Sequence[str], actions: Sequence[str], *, usage: str
@@ -124,8 +127,6 @@ class AgentApplication(Application):
         """Discover, call, and print the results in the chosen output mode (text,
         ``-j``, ``--jsonl``, ``--table``, ``--senders``; see docs/output.md). Summaries
         are computed while replies arrive; returns the exit code."""
-        from mcollective.aggregate import ActionSummaries
-
         args = self.args
         mode = output.mode_of(args)
         json_format = output.json_format_of(args, self.config)
@@ -165,7 +166,18 @@ class AgentApplication(Application):
                     stats=client.stats, report=None))
             self.err.print(message, markup=False)
             return 1
-        summaries = ActionSummaries(action_ddl, self.plugins)
+        # The summaries (and the aggregate machinery) once the request is on its way.
+        summaries: list[ActionSummaries] = []
+
+        def summarise() -> None:
+            from mcollective.aggregate import ActionSummaries
+
+            summaries.append(ActionSummaries(action_ddl, self.plugins))
+
+        def published() -> None:
+            summarise()
+            advance.start()
+
         results = []
         show_bar = args.progress and mode in ("text", "table")
         # --limit-nodes sends to fewer nodes than were discovered: the bar counts those.
@@ -174,12 +186,12 @@ class AgentApplication(Application):
             # The bar (and the console, and rich) once the request is on its way.
             with output.reply_progress(lambda: self.out, expected,
                                        enabled=show_bar) as advance:
-                for result in client.stream(action, data, on_publish=advance.start):
+                for result in client.stream(action, data, on_publish=published):
                     advance()  # every reply counts as an answer, shown or not
                     if reply_filter is not None and not reply_filter.matches(result):
                         continue
                     results.append(result)
-                    summaries.process(result)
+                    summaries[0].process(result)
                     if jsonl is not None and not getattr(args, "sort", False):
                         jsonl.result(result)
         except MCollectiveError as exc:
@@ -192,7 +204,9 @@ class AgentApplication(Application):
         if stats.discoverytime < discovery_time:
             stats.totaltime += discovery_time - stats.discoverytime
             stats.discoverytime = discovery_time
-        report = summaries.report()
+        if not summaries:  # nothing was published
+            summarise()
+        report = summaries[0].report()
         stats.aggregate_summary = list(report.results)
         stats.aggregate_failures = [str(f) for f in report.failures]
         if getattr(args, "sort", False):

@@ -342,13 +342,13 @@ class Application:
         for a typo: refused, with the likely name, before anything is sent (nodes
         without the agent would otherwise leave ``mco`` waiting for the whole timeout).
         Agents unknown here and unlike any known one go out as typed."""
-        import difflib
-
         from mcollective.client.rpc import load_client_ddl
 
         installed = self.plugins.known_names("agent")
         if agent in installed or load_client_ddl(self.plugins, self.config, agent):
             return
+        import difflib
+
         known = [name for name in installed if name != agent]
         close = difflib.get_close_matches(agent, known, n=1, cutoff=0.75)
         if close:

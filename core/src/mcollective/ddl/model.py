@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import difflib
 import json
 import logging
 import re
@@ -410,6 +409,8 @@ class ActionDDL:
         names = builtins.list(self._rules)
         if not names:
             return f"{self.label}: unknown input '{key}': this action takes no inputs"
+        import difflib
+
         close = difflib.get_close_matches(key, names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{self.label}: unknown input '{key}'{hint}; valid inputs: {', '.join(names)}"
@@ -564,6 +565,8 @@ class AgentDDL:
         try:
             return self.actions[name]
         except KeyError:
+            import difflib
+
             close = difflib.get_close_matches(name, self.actions, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise UnknownRPCAction(
