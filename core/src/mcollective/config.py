@@ -21,9 +21,8 @@ import re
 import socket
 import stat
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import voluptuous as vol
 
@@ -206,8 +205,7 @@ def has_credentials(value: str) -> bool:
     return any(m.group(2) for m in _URL_USERINFO.finditer(value))
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """One core configuration key: how to validate it, its default, and whether a later
     line adds to earlier ones instead of replacing them."""
 
@@ -327,8 +325,7 @@ KEYS: dict[str, Key] = {
 }
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """A raw value and where it came from, so errors can point at it."""
 
     value: str

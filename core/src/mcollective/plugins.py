@@ -25,8 +25,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pluggy
 
@@ -51,8 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PluginKind:
+class PluginKind(NamedTuple):
     """One kind of plugin: its user-facing name, entry-point group and factory hook."""
 
     name: str
@@ -109,8 +107,7 @@ def install_hint(kind: str, name: str) -> str | None:
     return f"it comes with {dist} (pip install {dist})"
 
 
-@dataclass(frozen=True)
-class InstalledPlugin:
+class InstalledPlugin(NamedTuple):
     """An entry point as installed, read from package metadata without importing it."""
 
     kind: str
@@ -120,8 +117,7 @@ class InstalledPlugin:
     version: str
 
 
-@dataclass
-class LoadedPlugin:
+class LoadedPlugin(NamedTuple):
     kind: str
     name: str
     obj: Any

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mcollective import phases
 from mcollective.client.replies import ReplyQueue
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LinkMark:
+class LinkMark(NamedTuple):
     """The connector's connection counters at one moment (see
     :meth:`ClientSession.link_trouble`)."""
 
