@@ -253,5 +253,6 @@ def test_the_unit_file_is_what_the_docs_say() -> None:
     unit = (EXAMPLES / "mcollectived.service").read_text()
     for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID",
                  "StateDirectory=mcollective", "LogsDirectory=mcollective",
-                 "ConfigurationDirectory=mcollective", "ExecStart=mcollectived"):
+                 "ConfigurationDirectory=mcollective", "CacheDirectory=mcollective",
+                 "ExecStart=mcollectived"):
         assert f"\n{line}\n" in unit, line

@@ -137,6 +137,9 @@ def test_old_index_files_are_pruned(site: Path, tmp_path: Path) -> None:
 def test_cache_directory_follows_xdg() -> None:
     assert epi.cache_directory({"XDG_CACHE_HOME": "/x/cache"}) == "/x/cache/mcollective"
     assert epi.cache_directory({}).endswith(os.path.join(".cache", "mcollective"))
+    # The service's CacheDirectory= (docs/service.md)
+    assert epi.cache_directory({"CACHE_DIRECTORY": "/var/cache/mcollective:/other",
+                                "XDG_CACHE_HOME": "/x"}) == "/var/cache/mcollective"
 
 
 def test_a_warm_index_loads_plugins_without_importlib_metadata(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 #: Bumped when the file's layout changes: an older file is then never read.
@@ -71,10 +71,14 @@ class EntryPoint(NamedTuple):
 Index = dict[str, tuple[EntryPoint, ...]]
 
 
-def cache_directory(environ: dict[str, str] | os._Environ[str] | None = None) -> str | None:
-    """``$XDG_CACHE_HOME/mcollective``, else ``~/.cache/mcollective``; ``None`` when
-    there is no home to put it in."""
+def cache_directory(environ: Mapping[str, str] | None = None) -> str | None:
+    """``$CACHE_DIRECTORY`` (systemd's ``CacheDirectory=``, its first entry), else
+    ``$XDG_CACHE_HOME/mcollective``, else ``~/.cache/mcollective``; ``None`` when there
+    is no home to put it in."""
     env = os.environ if environ is None else environ
+    systemd = env.get("CACHE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        return systemd
     base = env.get("XDG_CACHE_HOME")
     if not base:
         home = os.path.expanduser("~")
