@@ -53,3 +53,23 @@ def test_yaml_imported_first_is_left_alone() -> None:
         print(json.dumps({"same": registry._encoders["yaml"].encoder is yaml.safe_dump}))
     """)
     assert seen == {"same": True}
+
+
+def test_importlib_metadata_stays_usable_after_kombu_is_loaded_lazily() -> None:
+    """kombu's compat module gets the standard library's lazy importlib.metadata:
+    nothing runs until it is used, and then it is the real module."""
+    seen = run("""
+        import json, sys
+        from mcollective_connector_kombu import import_kombu
+        import_kombu()
+        lazy = type(sys.modules["importlib.metadata"]).__name__
+        import kombu.utils.compat as compat
+        from importlib.metadata import version
+        names = [ep.name for ep in compat.importlib_metadata.entry_points(
+            group="mcollective.connectors")]
+        print(json.dumps({"lazy": lazy, "kombu": version("kombu"), "names": names,
+                          "after": type(sys.modules["importlib.metadata"]).__name__}))
+    """)
+    assert seen["lazy"] == "_LazyModule"
+    assert seen["after"] == "module"
+    assert seen["kombu"] and "kombu" in seen["names"]  # type: ignore[operator]
