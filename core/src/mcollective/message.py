@@ -107,6 +107,15 @@ def _timestamp(obj: Mapping[str, Any], what: str) -> float:
 
 
 def _check_filter(value: Any) -> dict[str, list[Any]]:
+    if type(value) is dict and len(value) == len(FILTER_KEYS):
+        # The usual case (every key, as clients send it): the same result, directly.
+        get = value.get
+        fact, cf_class, agent, identity, compound = (
+            get("fact"), get("cf_class"), get("agent"), get("identity"), get("compound"))
+        if (type(fact) is list and type(cf_class) is list and type(agent) is list
+                and type(identity) is list and type(compound) is list):
+            return {"fact": fact, "cf_class": cf_class, "agent": agent,
+                    "identity": identity, "compound": compound}
     if not isinstance(value, dict):
         raise MessageError("request filter must be an object")
     out = empty_filter()
@@ -145,17 +154,22 @@ def request_bounds_error(request: Request, max_ttl: int) -> str | None:
         shown = digits or f"a {len(str(request.ttl))}-digit number of"
         return (f"request field 'ttl' is {shown} seconds, above the maximum of "
                 f"{max_ttl} (max_ttl)")
-    values: dict[str, str | None] = {
-        "reply_to": request.reply_to, "agent": request.agent,
-        "collective": request.collective, "sender": request.sender,
-        "action": request.action, "caller": request.caller}
-    for name, value in values.items():
+    values: tuple[tuple[str, str | None], ...] = (
+        ("reply_to", request.reply_to), ("agent", request.agent),
+        ("collective", request.collective), ("sender", request.sender),
+        ("action", request.action), ("caller", request.caller))
+    for name, value in values:
         if value is None:
             continue
+        bound = FIELD_BOUNDS[name]
+        # No character takes more than 4 UTF-8 bytes (3 for a lone surrogate): a short
+        # value is within its bound without being encoded.
+        if len(value) * 4 <= bound:
+            continue
         size = len(value.encode("utf-8", "surrogatepass"))
-        if size > FIELD_BOUNDS[name]:
+        if size > bound:
             return (f"request field '{name}' is {size} bytes long, above the maximum of "
-                    f"{FIELD_BOUNDS[name]}")
+                    f"{bound}")
     count = sum(len(v) for v in request.filter.values())
     if count > MAX_FILTER_VALUES:
         return (f"request field 'filter' has {count} values, above the maximum of "
@@ -209,6 +223,9 @@ class Request:
 
     @classmethod
     def from_dict(cls, obj: Any) -> Request:
+        fast = cls._from_valid_dict(obj)
+        if fast is not None:
+            return fast
         what = "request"
         if not isinstance(obj, dict):
             raise MessageError("request must be a JSON object")
@@ -243,6 +260,32 @@ class Request:
         )
 
     @classmethod
+    def _from_valid_dict(cls, obj: Any) -> Request | None:
+        """:meth:`from_dict`'s result for the usual request (every field present, of
+        its exact JSON type, and valid), checked in one expression; None for anything
+        else, which :meth:`from_dict` then checks field by field (and explains)."""
+        if type(obj) is not dict:
+            return None
+        get = obj.get
+        message, rid, ttl, stamp = get("message"), get("id"), get("ttl"), get("time")
+        agent, collective, sender, caller = (get("agent"), get("collective"), get("sender"),
+                                             get("caller"))
+        reply_to = get("reply_to")
+        if not (get("protocol") == REQUEST_PROTOCOL and type(rid) is str
+                and type(ttl) is int and ttl >= 1 and type(message) is dict
+                and type(agent) is str and type(collective) is str
+                and type(sender) is str and type(caller) is str
+                and type(stamp) is float and math.isfinite(stamp)
+                and (reply_to is None or type(reply_to) is str)
+                and type(message.get("action", "")) is str
+                and type(message.get("data", {})) is dict
+                and _REQUEST_ID.fullmatch(rid) is not None):
+            return None
+        return cls(agent=agent, collective=collective, sender=sender, caller=caller,
+                   message=message, filter=_check_filter(get("filter", {})), ttl=ttl,
+                   time=stamp, id=rid, reply_to=reply_to)
+
+    @classmethod
     def from_json(cls, data: str | bytes) -> Request:
         return cls.from_dict(_loads(data, "request"))
 
@@ -273,6 +316,21 @@ class Reply:
 
     @classmethod
     def from_dict(cls, obj: Any) -> Reply:
+        if type(obj) is dict:
+            # The usual reply (every field of its exact JSON type, and valid), checked in
+            # one expression; anything else is checked field by field below.
+            get = obj.get
+            message, stamp = get("message"), get("time")
+            request, sender, agent = get("request"), get("sender"), get("agent")
+            if type(message) is dict and get("protocol") == REPLY_PROTOCOL:
+                code, statusmsg = message.get("statuscode"), message.get("statusmsg", "")
+                if (type(code) is int and 0 <= code <= 5 and type(statusmsg) is str
+                        and type(request) is str and type(sender) is str
+                        and type(agent) is str and type(stamp) is float
+                        and math.isfinite(stamp)):
+                    return cls(request=request, sender=sender, agent=agent,
+                               statuscode=code, statusmsg=statusmsg,
+                               data=message.get("data"), time=stamp)
         what = "reply"
         if not isinstance(obj, dict):
             raise MessageError("reply must be a JSON object")
