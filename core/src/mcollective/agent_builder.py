@@ -28,7 +28,6 @@ default becomes the DDL default; ``X | None`` is optional too.
 from __future__ import annotations
 
 import builtins
-import importlib.metadata
 import inspect
 import types
 import typing
@@ -382,6 +381,8 @@ def _distribution_metadata(cls: type) -> dict[str, str]:
     """Version, author, licence and home page of the distribution whose
     ``mcollective.agents`` entry point names ``cls`` (directly or through its package):
     the agent's pyproject already says them, so the author need not repeat them."""
+    import importlib.metadata  # only for agents that leave these out of their DDL
+
     for ep in importlib.metadata.entry_points(group="mcollective.agents"):
         module, _, attr = ep.value.replace(" ", "").partition(":")
         if attr != cls.__qualname__ or ep.dist is None or not (
