@@ -26,6 +26,7 @@ from mcollective.client import ClientSession
 from mcollective.config import load_config
 from mcollective.message import Request, empty_filter
 from mcollective.security import encode_request
+from mcollective.server.replay import JOURNAL_AHEAD
 from mcollective.testing import LocalCollective
 from mcollective_security_jwt import keys, tokens
 
@@ -106,6 +107,10 @@ class Fleet:
         assert self.node.process is not None
         self.node.process.wait(30)
         self.collective.start(self.node)
+        # After a crash the node refuses every request sent before its start plus
+        # JOURNAL_AHEAD (replay.py), the tests' own included: an mco that starts in a
+        # tenth of a second would send its request inside that window.
+        time.sleep(JOURNAL_AHEAD + 0.1)
 
     def close(self) -> None:
         self.alice.close()
