@@ -55,6 +55,16 @@ def ping_round(session: Any, collective: str, targets: list[str] | None = None,
     return senders
 
 
+def node_logs(collective: LocalCollective) -> str:
+    """What each daemon logged after the kill (for a failure's message)."""
+    out = []
+    for identity, node in collective.nodes.items():
+        log = node.directory / "mcollectived.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        out.append(f"--- {identity}\n" + "\n".join(lines[-25:]))
+    return "\n".join(out)
+
+
 def test_killing_the_connected_node_loses_no_reply_sent_after_the_move(
         cluster: RabbitMQCluster, tmp_path: Path) -> None:
     from mcollective.client.session import ClientSession
@@ -67,7 +77,8 @@ def test_killing_the_connected_node_loses_no_reply_sent_after_the_move(
                                                "plugin.kombu.heartbeat": 5})
     with collective:
         for identity in NODES:
-            collective.add_node(identity, wait=False)
+            # debug: a failure's message shows these logs
+            collective.add_node(identity, wait=False, settings={"loglevel": "debug"})
         for node in collective.nodes.values():
             collective.wait_ready(node)
         first = cluster.nodes[0]
@@ -84,7 +95,8 @@ def test_killing_the_connected_node_loses_no_reply_sent_after_the_move(
             # Requests published while the daemons are still reconnecting may be lost
             # (at most once); the failover is over when every node answers again.
             while ping_round(session, name, timeout=2) != set(NODES):
-                assert time.monotonic() - killed < 60, "no failover within 60s"
+                assert time.monotonic() - killed < 60, \
+                    f"no failover within 60s; client {session.counters}\n" + node_logs(collective)
             took = time.monotonic() - killed
             print(f"every node answered again {took:.1f}s after its broker node died")
 
