@@ -416,3 +416,45 @@ def test_slow_broker_answers_never_break_the_consumer(monkeypatch: pytest.Monkey
         harness.close()
         broker.cleanup()
 
+
+
+@pytest.mark.broker("amqp")
+def test_a_failed_resubscription_leaves_no_consumer_behind() -> None:
+    """A reconnection whose re-subscription fails half-way (the queue already consumed,
+    a later step refused) tries again on a new connection; the first one is closed.
+    Left open, its consumer kept a share of the queue's messages that nobody read: a
+    node answering only some requests, or none (seen once in a cluster failover)."""
+    import kombu
+
+    from mcollective_connector_kombu import topology
+
+    require_broker("amqp", AMQP_URL)
+    broker = Broker("amqp", AMQP_URL)
+    harness = Harness(broker)
+    try:
+        c = broker.collective()
+        node, inbox = harness.node("n1", [c], ["rpcutil"])
+        real = node._restore
+        calls: list[int] = []
+
+        def restore_then_refuse() -> None:
+            real()
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("refused after subscribing (simulated)")
+
+        node._restore = restore_then_refuse  # type: ignore[method-assign]
+        node._conn.connection.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        assert wait_until(lambda: node.stats["reconnects"] >= 1, timeout=30)
+        assert len(calls) == 2
+        with kombu.Connection(AMQP_URL) as conn:
+            _, _, consumers = conn.default_channel.queue_declare(
+                queue=topology.node_queue(c, "n1"), passive=True)
+        assert consumers == 1
+        client = harness.connector()
+        for i in range(6):
+            client.publish_request(b"r%d" % i, collective=c, agent="rpcutil", ttl=60)
+        assert inbox.wait_count(6)
+    finally:
+        harness.close()
+        broker.cleanup()

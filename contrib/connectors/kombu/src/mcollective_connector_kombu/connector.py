@@ -1208,6 +1208,7 @@ class KombuConnector(Connector):
         while not self._stopping.is_set():
             attempt_deadline = (time.monotonic() + self.options.connect_timeout
                                 if deadline is None else deadline)
+            conn: kombu.Connection | None = None
             try:
                 conn = self._open(attempt_deadline, role="consumer")
                 with self._state_lock:
@@ -1228,6 +1229,11 @@ class KombuConnector(Connector):
                 (log.debug if failures else log.warning)(
                     "reconnecting to %s failed: %s; still trying", self.options.display, exc)
                 failures += 1
+                if conn is not None:
+                    # Closed, not left open: a queue it already consumes would keep
+                    # receiving (the broker shares a queue's messages among its
+                    # consumers) on a connection nobody reads any more.
+                    _release(conn)
                 self._forget_consumer_state()
                 self._stopping.wait(backoff(delay))
                 delay = min(delay * 2, self.options.max_backoff)
