@@ -76,9 +76,6 @@ _CONTENT_TYPE = "application/octet-stream"
 INLINE_BATCH = 256
 #: ... and kept at most this long (seconds) while a burst of messages goes on.
 INLINE_DELAY = 0.01
-#: amqp: messages of a burst delivered at most between two rounds of the consumer
-#: loop's checks (heartbeats, timers, inline replies due).
-BURST = 64
 
 #: A message to publish: exchange (None: the default exchange), routing key, body,
 #: expiration (seconds, or None).
@@ -1046,13 +1043,10 @@ class KombuConnector(Connector):
     def _consume(self, queue: str, target: Target) -> None:
         if self.policy.is_amqp:
             # py-amqp's own consumer: kombu's would wrap every message in two more
-            # objects before handing over the body. Only a relay reads more than the
-            # body (its routing): others get the body alone (amqp_transport).
+            # objects before handing over the body.
             channel = self._channel
-            callback: Callable[[Any], None] = (
-                functools.partial(self._handle, target) if isinstance(target, _Relay)
-                else amqp_transport.RawConsumer(functools.partial(self._handle_body, target)))
-            tag = channel.basic_consume(queue=queue, no_ack=True, callback=callback)
+            tag = channel.basic_consume(queue=queue, no_ack=True, callback=functools.partial(
+                self._handle, target))
             self._consumers[queue] = _AmqpConsumer(channel, tag)
             return
         consumer = Consumer(self._channel, queues=[Queue(queue, no_declare=True)],
@@ -1068,17 +1062,12 @@ class KombuConnector(Connector):
 
     def _handle(self, target: Target, message: Any) -> None:
         """A message from kombu's consumer, or (AMQP) py-amqp's: both have a body."""
-        self._handle_body(target, message.body, message)
-
-    def _handle_body(self, target: Target, body: Any, message: Any = None) -> None:
-        """A message's body (``message``: the whole message, which a relay needs)."""
         self._count("received")
         handler = self._on_message
         if handler is None:
             return
-        if type(body) is bytes:
-            pass  # the usual case
-        elif isinstance(body, str):
+        body = message.body
+        if isinstance(body, str):
             body = body.encode()
         elif body is None:
             body = b""
@@ -1086,8 +1075,7 @@ class KombuConnector(Connector):
             # bytes(an int) would allocate that many bytes: never convert blindly.
             self._transport_malformed(str(target), f"body is a {type(body).__name__}")
             return
-        else:
-            body = bytes(body)
+        body = bytes(body)
         if isinstance(target, _Relay):
             try:
                 target.handler(body, target.route(message))
@@ -1135,7 +1123,6 @@ class KombuConnector(Connector):
                         self._tune_for_drain(conn)
                         try:
                             conn.drain_events(timeout=DRAIN_TIMEOUT)
-                            self._drain_burst(conn)
                         except TimeoutError:
                             pass
                 else:
@@ -1173,24 +1160,6 @@ class KombuConnector(Connector):
         if self._inline and not self._abandoned:
             self._flush_inline()
         self._fail_pending_ops()
-
-    def _drain_burst(self, conn: kombu.Connection) -> None:
-        """amqp: go on delivering the messages of a burst already received, without
-        this loop's per-round checks, until the replies of inline actions are due
-        (see publish_reply), another thread waits (an operation, close), or BURST
-        messages: each message that completes in the buffer costs no system call."""
-        transport = amqp_transport.buffered(conn)
-        if transport is None:
-            return
-        drain = conn.connection.drain_events
-        has_frame = transport.has_frame
-        inline = self._inline
-        for _ in range(BURST):
-            if (not has_frame() or self._ops or self._stopping.is_set()
-                    or self._inline is not inline or len(inline) >= INLINE_BATCH
-                    or (inline and time.monotonic() - self._inline_since >= INLINE_DELAY)):
-                return
-            drain(timeout=DRAIN_TIMEOUT)
 
     def _rebuild(self, deadline: float | None) -> None:
         """Reconnect the consuming side and declare every subscription again.
@@ -1456,10 +1425,10 @@ class KombuConnector(Connector):
         if transport is not None:
             transport.cork()
         try:
-            amqp_transport.publish_many(
-                channel, [(exchange.name if exchange else "", key, body, expiration)
-                          for exchange, key, body, expiration in items],
-                content_type=_CONTENT_TYPE, content_encoding="binary")
+            for exchange, key, body, expiration in items:
+                amqp_transport.publish(channel, exchange.name if exchange else "", key, body,
+                                       content_type=_CONTENT_TYPE,
+                                       content_encoding="binary", expiration=expiration)
         except BaseException:
             if transport is not None:
                 transport.discard()
