@@ -733,7 +733,7 @@ def _ddl_beside_entry_point(agent: str) -> AgentDDL | None:
     for ep in entry_points("mcollective.agents"):
         if ep.name != agent:
             continue
-        module = ep.value.partition(":")[0].strip()
+        module = ep.module
         try:
             spec = importlib.util.find_spec(module)
         except (ImportError, ValueError):
